@@ -1,0 +1,125 @@
+//! The flags every tool shares (`--root`/`MOBIUS_ROOT`, `--dry-run`, `--verbose`, `--quiet`,
+//! `--env`), as clap structs to `#[command(flatten)]`, and the stderr reporter they drive.
+
+use crate::env::EnvName;
+use crate::layout::Root;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+/// Flags common to every tool that works on a MOBIUS root.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CommonArgs {
+    /// Directory holding config/, backups/, history/ ... (default: the working directory)
+    #[arg(long, env = "MOBIUS_ROOT", value_name = "DIR", global = true)]
+    pub root: Option<PathBuf>,
+    /// Show what would be done; change nothing
+    #[arg(long, global = true)]
+    pub dry_run: bool,
+    /// More detail on stderr
+    #[arg(short, long, global = true, conflicts_with = "quiet")]
+    pub verbose: bool,
+    /// Only errors on stderr
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+impl CommonArgs {
+    pub fn root(&self) -> Root {
+        Root::new(self.root.clone().unwrap_or_else(|| PathBuf::from(".")))
+    }
+
+    pub fn reporter(&self, tool: &'static str) -> Reporter {
+        Reporter::new(tool, self.verbosity())
+    }
+
+    pub fn verbosity(&self) -> Verbosity {
+        if self.quiet {
+            Verbosity::Quiet
+        } else if self.verbose {
+            Verbosity::Verbose
+        } else {
+            Verbosity::Normal
+        }
+    }
+}
+
+/// A required `--env`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct EnvArg {
+    /// Target environment (^[a-z][a-z0-9_-]{0,31}$), e.g. staging, production
+    #[arg(long, value_name = "ENV")]
+    pub env: EnvName,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Verbosity {
+    Quiet,
+    Normal,
+    Verbose,
+}
+
+/// Messages for people on stderr, `mobius-<tool>: <message>`, filtered by verbosity.
+/// Stdout is reserved for JSON lines, so nothing here ever writes there.
+#[derive(Debug, Clone)]
+pub struct Reporter {
+    tool: &'static str,
+    verbosity: Verbosity,
+    tty: bool,
+}
+
+impl Reporter {
+    pub fn new(tool: &'static str, verbosity: Verbosity) -> Reporter {
+        Reporter {
+            tool,
+            verbosity,
+            tty: std::io::stderr().is_terminal(),
+        }
+    }
+
+    /// A reporter that prints nothing (library callers and unit tests).
+    pub fn silent(tool: &'static str) -> Reporter {
+        Reporter {
+            tool,
+            verbosity: Verbosity::Quiet,
+            tty: false,
+        }
+    }
+
+    pub fn tool(&self) -> &'static str {
+        self.tool
+    }
+
+    pub fn verbosity(&self) -> Verbosity {
+        self.verbosity
+    }
+
+    /// Whether a progress display may be drawn: only for a person at a terminal.
+    pub fn progress_allowed(&self) -> bool {
+        self.tty && self.verbosity != Verbosity::Quiet
+    }
+
+    pub fn info(&self, msg: impl AsRef<str>) {
+        if self.verbosity >= Verbosity::Normal {
+            self.emit(msg.as_ref());
+        }
+    }
+
+    pub fn detail(&self, msg: impl AsRef<str>) {
+        if self.verbosity >= Verbosity::Verbose {
+            self.emit(msg.as_ref());
+        }
+    }
+
+    /// Warnings survive `--quiet`: they are about something the operator must know.
+    pub fn warn(&self, msg: impl AsRef<str>) {
+        self.emit(&format!("warning: {}", msg.as_ref()));
+    }
+
+    pub fn error(&self, msg: impl AsRef<str>) {
+        self.emit(msg.as_ref());
+    }
+
+    fn emit(&self, msg: &str) {
+        let _ = writeln!(std::io::stderr().lock(), "{}: {}", self.tool, msg);
+    }
+}

@@ -1,0 +1,24 @@
+//! The pieces every MOBIUS tool shares, written once: the record types of CONTRACT.md, the
+//! JSON-lines reader and writer, exit codes, the common flags, environment-name validation,
+//! the on-disk layout, crash-safe file writes, the per-environment lock and the hash-chained
+//! deployment history.
+
+pub mod atomic;
+pub mod backups;
+pub mod cli;
+pub mod digest;
+pub mod env;
+pub mod exit;
+pub mod history;
+pub mod jsonl;
+pub mod layout;
+pub mod lock;
+pub mod records;
+pub mod time;
+
+pub use env::EnvName;
+pub use exit::{Exit, ToolError};
+pub use layout::Root;
+
+/// The version every tool reports and writes into manifests and records.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

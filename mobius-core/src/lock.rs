@@ -1,0 +1,131 @@
+//! The per-environment lock: one tool at a time changes an environment (a backup, a rollback,
+//! an auto-rollback from monitoring). The lock is an advisory `flock` on `locks/<env>.lock`,
+//! so it is released by the kernel when the holder dies, even by SIGKILL: no stale locks.
+//! The file's text names the holder, for the message the loser prints.
+
+use crate::env::EnvName;
+use crate::layout::Root;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Seek, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error("environment {env} is locked by another run ({holder}); lock file {path}")]
+    Held {
+        env: String,
+        holder: String,
+        path: PathBuf,
+    },
+    #[error("cannot open lock file {path}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Held while alive; dropping it releases the lock.
+#[derive(Debug)]
+pub struct EnvLock {
+    _file: File,
+    path: PathBuf,
+}
+
+impl EnvLock {
+    /// Takes the lock for `env`, waiting up to `wait` for a holder to finish (zero: fail at
+    /// once). `tool` is recorded as the holder.
+    pub fn acquire(
+        root: &Root,
+        env: &EnvName,
+        tool: &str,
+        wait: Duration,
+    ) -> Result<EnvLock, LockError> {
+        let path = root.lock_file(env);
+        let io_err = |source| LockError::Io {
+            path: path.clone(),
+            source,
+        };
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir).map_err(io_err)?;
+        }
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io_err)?;
+        let deadline = Instant::now() + wait;
+        loop {
+            match file.try_lock() {
+                Ok(()) => break,
+                Err(fs::TryLockError::WouldBlock) => {
+                    if Instant::now() >= deadline {
+                        return Err(LockError::Held {
+                            env: env.to_string(),
+                            holder: read_holder(&path),
+                            path,
+                        });
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Err(fs::TryLockError::Error(e)) => return Err(io_err(e)),
+            }
+        }
+        let actor = crate::history::actor();
+        let holder = format!(
+            "{tool} pid {} by {}@{} since {}\n",
+            std::process::id(),
+            actor.user,
+            actor.host,
+            crate::time::now_rfc3339()
+        );
+        // Best effort: the flock is the lock, the text only explains it.
+        let _ = file.set_len(0);
+        let _ = file.rewind();
+        let _ = file.write_all(holder.as_bytes());
+        Ok(EnvLock { _file: file, path })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+fn read_holder(path: &Path) -> String {
+    let mut s = String::new();
+    match File::open(path).and_then(|mut f| f.read_to_string(&mut s)) {
+        Ok(_) if !s.trim().is_empty() => s.trim().to_owned(),
+        _ => "holder unknown".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn second_holder_is_refused_and_told_who_holds_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::new(dir.path());
+        let env = EnvName::parse("prod").unwrap();
+        let held = EnvLock::acquire(&root, &env, "mobius-backup", Duration::ZERO).unwrap();
+        let err = EnvLock::acquire(&root, &env, "mobius-rollback", Duration::from_millis(120))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("mobius-backup pid"), "{err}");
+        drop(held);
+        EnvLock::acquire(&root, &env, "mobius-rollback", Duration::ZERO).unwrap();
+    }
+
+    #[test]
+    fn other_environments_are_independent() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::new(dir.path());
+        let _a =
+            EnvLock::acquire(&root, &EnvName::parse("a").unwrap(), "t", Duration::ZERO).unwrap();
+        EnvLock::acquire(&root, &EnvName::parse("b").unwrap(), "t", Duration::ZERO).unwrap();
+    }
+}

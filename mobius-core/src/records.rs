@@ -1,0 +1,217 @@
+//! The records on stdout, shared by all tools (CONTRACT.md §3). Each is a struct; [`Record`]
+//! wraps them with their `"type"` for writing and for reading mixed streams.
+//!
+//! Example lines:
+//!
+//! ```text
+//! {"type":"sample","seq":1,"ts":"2026-11-26T12:00:00.123Z","target":"http://127.0.0.1:8080/health","ok":true,"status":200,"latency_ms":3.2,"error":null,"detail":"200 OK"}
+//! {"type":"verdict","ts":"2026-11-26T12:00:50.000Z","target":"*","decision":"rollback","rule":"consecutive_failures","reason":"3 consecutive failed checks ...","checks":5,"consecutive_failures":3,"success_rate":0.4,"p95_ms":12.0,"error_rate":null}
+//! {"type":"backup","env":"production","path":"backups/dhash_production_20261126T120000.123Z.zip","sha256":"…","files":12,"bytes_in":4096,"bytes_out":2048,"duration_ms":15,"deleted":[],"dry_run":false}
+//! {"type":"verify","path":"backups/…zip","ok":false,"mode":"deep","entries":12,"problems":[{"kind":"sha256_mismatch","entry":"app.json","detail":"…"}]}
+//! {"type":"event","seq":3,"ts":"…","env":"production","action":"backup","outcome":"success","actor":{"user":"ops","host":"web1"},"details":{},"prev":"…"}
+//! ```
+//!
+//! Fields may be added, never renamed or removed; readers ignore fields they do not know.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Any record, tagged by `"type"`. Unknown types decode as [`Record::Other`] so that a reader
+/// passes over what a newer tool added.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Record {
+    Sample(Sample),
+    Verdict(Verdict),
+    Backup(BackupRecord),
+    Verify(VerifyRecord),
+    Event(Event),
+    #[serde(other)]
+    Other,
+}
+
+/// Why a health check failed (CONTRACT.md §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorClass {
+    Timeout,
+    Connect,
+    Dns,
+    Tls,
+    Status,
+    Body,
+    Redirect,
+    Io,
+}
+
+impl ErrorClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorClass::Timeout => "timeout",
+            ErrorClass::Connect => "connect",
+            ErrorClass::Dns => "dns",
+            ErrorClass::Tls => "tls",
+            ErrorClass::Status => "status",
+            ErrorClass::Body => "body",
+            ErrorClass::Redirect => "redirect",
+            ErrorClass::Io => "io",
+        }
+    }
+}
+
+/// One health check of one target (mobius-probe → mobius-judge).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sample {
+    pub seq: u64,
+    pub ts: String,
+    pub target: String,
+    pub ok: bool,
+    pub status: Option<u16>,
+    /// Null only where no request was sent.
+    pub latency_ms: Option<f64>,
+    pub error: Option<ErrorClass>,
+    #[serde(default)]
+    pub detail: String,
+    /// Share of failed requests as the service itself reports it (0..1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_rate: Option<f64>,
+    /// P95 latency as the service itself reports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p95_ms: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    Continue,
+    Pass,
+    Rollback,
+    Inconclusive,
+}
+
+/// The rollback rules of CONTRACT.md §5, in evaluation order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rule {
+    ConsecutiveFailures,
+    SuccessRate,
+    P95Latency,
+    ErrorRate,
+}
+
+/// A decision of mobius-judge about one target, or about all (`target: "*"`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    pub ts: String,
+    pub target: String,
+    pub decision: Decision,
+    pub rule: Option<Rule>,
+    pub reason: String,
+    pub checks: u64,
+    pub consecutive_failures: u64,
+    pub success_rate: Option<f64>,
+    pub p95_ms: Option<f64>,
+    pub error_rate: Option<f64>,
+}
+
+/// What mobius-backup made (or, with `dry_run`, would make).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BackupRecord {
+    pub env: String,
+    pub path: String,
+    /// SHA-256 of the zip; empty in a dry run.
+    pub sha256: String,
+    pub files: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub duration_ms: u64,
+    /// Older backups removed by retention (zip paths; their sidecars went with them).
+    pub deleted: Vec<String>,
+    pub dry_run: bool,
+}
+
+/// One problem found while verifying a backup.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Problem {
+    /// Machine-readable class, e.g. `sidecar_missing`, `sha256_mismatch`, `entry_missing`.
+    pub kind: String,
+    /// The zip entry concerned, if any.
+    pub entry: Option<String>,
+    /// One sentence for the operator.
+    pub detail: String,
+}
+
+/// mobius-verify's result for one backup.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VerifyRecord {
+    pub path: String,
+    pub ok: bool,
+    /// `deep` or `quick`.
+    pub mode: String,
+    /// Entries checked against the manifest (0 in quick mode).
+    pub entries: u64,
+    pub problems: Vec<Problem>,
+}
+
+/// Who did something: recorded in every history event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    pub user: String,
+    pub host: String,
+}
+
+/// One line of `history/<env>.jsonl` (CONTRACT.md §4).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub seq: u64,
+    pub ts: String,
+    pub env: String,
+    pub action: String,
+    pub outcome: String,
+    pub actor: Actor,
+    #[serde(default)]
+    pub details: Value,
+    /// SHA-256 (hex) of the previous line's bytes without its newline; 64 zeros for the first.
+    pub prev: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sample_round_trips_with_type_tag() {
+        let s = Sample {
+            seq: 1,
+            ts: "2026-11-26T12:00:00.123Z".into(),
+            target: "http://127.0.0.1:1/health".into(),
+            ok: false,
+            status: None,
+            latency_ms: Some(5000.0),
+            error: Some(ErrorClass::Timeout),
+            detail: "timed out after 5s".into(),
+            error_rate: None,
+            p95_ms: None,
+        };
+        let line = serde_json::to_string(&Record::Sample(s.clone())).unwrap();
+        assert!(line.starts_with("{\"type\":\"sample\""), "{line}");
+        assert!(line.contains("\"error\":\"timeout\""));
+        assert!(!line.contains("error_rate"));
+        assert_eq!(
+            serde_json::from_str::<Record>(&line).unwrap(),
+            Record::Sample(s)
+        );
+    }
+
+    #[test]
+    fn unknown_types_and_fields_are_tolerated() {
+        let r: Record = serde_json::from_str("{\"type\":\"future_thing\",\"x\":1}").unwrap();
+        assert_eq!(r, Record::Other);
+        let s: Sample = serde_json::from_str(
+            "{\"seq\":2,\"ts\":\"t\",\"target\":\"x\",\"ok\":true,\"status\":200,\"latency_ms\":1.5,\"error\":null,\"new_field\":true}",
+        )
+        .unwrap();
+        assert_eq!(s.detail, "");
+        assert_eq!(s.latency_ms, Some(1.5));
+    }
+}
