@@ -41,6 +41,9 @@ pub struct Manifest {
     pub tool_version: String,
     pub sources: Vec<String>,
     pub files: Vec<ManifestFile>,
+    /// Directories stored as zip directory entries (`a/b/`), so empty ones come back on restore.
+    #[serde(default)]
+    pub dirs: Vec<String>,
 }
 
 /// The parts of a backup file name.

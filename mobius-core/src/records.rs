@@ -8,6 +8,7 @@
 //! {"type":"verdict","ts":"2026-11-26T12:00:50.000Z","target":"*","decision":"rollback","rule":"consecutive_failures","reason":"3 consecutive failed checks ...","checks":5,"consecutive_failures":3,"success_rate":0.4,"p95_ms":12.0,"error_rate":null}
 //! {"type":"backup","env":"production","path":"backups/dhash_production_20261126T120000.123Z.zip","sha256":"…","files":12,"bytes_in":4096,"bytes_out":2048,"duration_ms":15,"deleted":[],"dry_run":false}
 //! {"type":"verify","path":"backups/…zip","ok":false,"mode":"deep","entries":12,"problems":[{"kind":"sha256_mismatch","entry":"app.json","detail":"…"}]}
+//! {"type":"history_check","env":"production","path":"history/production.jsonl","ok":false,"lines":7,"first_bad_line":7,"problem":"line 7: prev hash mismatch; …"}
 //! {"type":"event","seq":3,"ts":"…","env":"production","action":"backup","outcome":"success","actor":{"user":"ops","host":"web1"},"details":{},"prev":"…"}
 //! ```
 //!
@@ -26,6 +27,7 @@ pub enum Record {
     Backup(BackupRecord),
     Verify(VerifyRecord),
     Event(Event),
+    HistoryCheck(HistoryCheck),
     #[serde(other)]
     Other,
 }
@@ -151,6 +153,20 @@ pub struct VerifyRecord {
     /// Entries checked against the manifest (0 in quick mode).
     pub entries: u64,
     pub problems: Vec<Problem>,
+}
+
+/// mobius-verify `--history`: the result of walking one history file's hash chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryCheck {
+    pub env: String,
+    pub path: String,
+    pub ok: bool,
+    /// Lines read (up to and including the first bad one).
+    pub lines: u64,
+    /// The first line where the chain breaks, if it does.
+    pub first_bad_line: Option<u64>,
+    /// Why it breaks (or that the file is missing); null when intact.
+    pub problem: Option<String>,
 }
 
 /// Who did something: recorded in every history event.

@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# mobius-backup benchmark (issue 2): against what the framework's shell scripts would do,
+# `zip -r -q` then `sha256sum`, on a generated tree of mixed files (half compressible text,
+# half random bytes). Target: at least 3x faster (median of --runs) with peak RSS < 64 MB.
+set -euo pipefail
+# shellcheck source=../scripts/deploy/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/deploy/lib.sh"
+
+usage() {
+  cat <<'USAGE'
+Usage: bench/backup.sh [--env ENV] [--runs N] [--size MB] [--files N] [--no-build]
+                       [--dry-run] [--verbose] [--help]
+
+Generates bench/work/tree-<MB>-<N>/ once with bench/gen_tree.py (default 200 MB in 20,000
+files), builds the release binary, and runs hyperfine (--runs, default 5, plus one warmup)
+on both commands, each starting from an empty output directory:
+  mobius-backup --env ENV --root bench/work --source <tree> --out bench/work/out-mobius
+  zip -r -q bench/work/out-peer/peer.zip <tree> && sha256sum peer.zip > peer.zip.sha256
+Prints both medians, the ratio (target >= 3x), the archive sizes, and the peak RSS of one
+run of each measured with /usr/bin/time -f %M (target for mobius-backup: < 64 MB).
+Results: bench/work/backup.json (hyperfine's export). --no-build uses the binary already
+built. --dry-run prints the plan and exits.
+USAGE
+}
+
+env="bench" runs=5 size=200 files=20000 build=1
+while (($#)); do
+  case "$1" in
+    --env) env="${2:-}"; shift 2 ;;
+    --runs) runs="${2:?--runs needs a number}"; shift 2 ;;
+    --size) size="${2:?--size needs a number of MB}"; shift 2 ;;
+    --files) files="${2:?--files needs a number}"; shift 2 ;;
+    --no-build) build=0; shift ;;
+    --dry-run) MOBIUS_DRY_RUN=1; shift ;;
+    --verbose) MOBIUS_VERBOSE=1; shift ;;
+    -h | --help) usage; exit 0 ;;
+    *) die 2 "unknown option '$1' (see --help)" ;;
+  esac
+done
+check_env "$env"
+for n in "$runs" "$size" "$files"; do
+  [[ "$n" =~ ^[1-9][0-9]*$ ]] || die 2 "--runs, --size and --files must be positive numbers"
+done
+for tool in hyperfine zip sha256sum python3 /usr/bin/time; do
+  command -v "$tool" >/dev/null 2>&1 || die 4 "$tool is needed for the benchmark; install it"
+done
+
+bench_dir="$MOBIUS_REPO_DIR/bench"
+work="$bench_dir/work"
+tree_name="tree-$size-$files"
+tree="$work/$tree_name"
+out_m="$work/out-mobius"
+out_p="$work/out-peer"
+json="$work/backup.json"
+
+if [[ "$MOBIUS_DRY_RUN" == 1 ]]; then
+  log "dry run: would generate $tree ($size MB, $files files) unless present, build release mobius-backup,"
+  log "dry run: run hyperfine --runs $runs (mobius-backup vs zip -r -q + sha256sum) exporting $json, and measure peak RSS"
+  exit 0
+fi
+
+mkdir -p "$work"
+# The marker sits beside the tree (inside, it would be archived): a generation cut short
+# is redone rather than benchmarked.
+if [[ ! -f "$tree.complete" ]]; then
+  log "generating $tree ($size MB, $files files; once)"
+  rm -rf "$tree"
+  python3 "$bench_dir/gen_tree.py" "$tree" "$size" "$files"
+  touch "$tree.complete"
+fi
+
+release_dir="${CARGO_TARGET_DIR:-$MOBIUS_REPO_DIR/target}/release"
+if ((build)); then
+  log "building release binaries (cargo build --release -p mobius-backup)"
+  cargo build --release --quiet --manifest-path "$MOBIUS_REPO_DIR/Cargo.toml" \
+    -p mobius-backup >&2 || die 4 "cargo build failed"
+fi
+bin="$release_dir/mobius-backup"
+[[ -x "$bin" ]] || die 4 "release binary missing: $bin (drop --no-build)"
+
+q() { printf '%q' "$1"; }
+mobius_cmd="$(q "$bin") --env $(q "$env") --root $(q "$work") --source $(q "$tree_name") --out $(q "$out_m") --quiet > /dev/null"
+peer_cmd="cd $(q "$work") && zip -r -q $(q "$out_p/peer.zip") $(q "$tree_name") && cd $(q "$out_p") && sha256sum peer.zip > peer.zip.sha256"
+prepare="rm -rf $(q "$out_m") $(q "$out_p") && mkdir -p $(q "$out_m") $(q "$out_p")"
+vlog "mobius: $mobius_cmd"
+vlog "peer:   $peer_cmd"
+
+hyperfine --runs "$runs" --warmup 1 --prepare "$prepare" --export-json "$json" \
+  -n mobius-backup "$mobius_cmd" -n 'zip -r + sha256sum' "$peer_cmd" >&2
+
+# Peak memory of one run of each, from the kernel's accounting via GNU time.
+peak_kb() {
+  bash -c "$prepare" >&2
+  /usr/bin/time -f %M -o "$work/rss.txt" sh -c "$1" >&2
+  cat "$work/rss.txt"
+}
+rss_m="$(peak_kb "$mobius_cmd")"
+zip_size="$(stat -c %s "$out_m"/*.zip)"
+(cd "$out_m" && sha256sum --check --quiet -- *.sha256) || die 1 "mobius-backup's sidecar does not check"
+rss_p="$(peak_kb "$peer_cmd")"
+peer_size="$(stat -c %s "$out_p/peer.zip")"
+
+python3 - "$json" "$rss_m" "$rss_p" "$zip_size" "$peer_size" <<'PY'
+import json, sys
+path, rss_m, rss_p, size_m, size_p = sys.argv[1], *map(int, sys.argv[2:])
+res = {r["command"]: r for r in json.load(open(path))["results"]}
+m = res["mobius-backup"]["median"]
+p = res["zip -r + sha256sum"]["median"]
+ratio = p / m
+print(f"mobius-backup       median {m:7.3f} s   peak RSS {rss_m / 1024:6.1f} MB   zip {size_m / 2**20:6.1f} MB")
+print(f"zip -r + sha256sum  median {p:7.3f} s   peak RSS {rss_p / 1024:6.1f} MB   zip {size_p / 2**20:6.1f} MB")
+print(f"speedup {ratio:.2f}x (target >= 3x): {'PASS' if ratio >= 3 else 'FAIL'}; "
+      f"peak RSS {rss_m / 1024:.1f} MB (target < 64 MB): {'PASS' if rss_m < 64 * 1024 else 'FAIL'}")
+PY

@@ -1,0 +1,8 @@
+//! mobius-probe: see the library docs and `mobius-probe --help`.
+use clap::Parser;
+
+fn main() {
+    let args = mobius_probe::Args::parse();
+    let result = mobius_probe::run(args, &mut std::io::stdout().lock());
+    mobius_core::exit::finish("mobius-probe", result)
+}

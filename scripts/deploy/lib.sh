@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Shared by the scripts in scripts/deploy/: finding the mobius-* binaries, messages, and the
+# argument checks every script makes. Sourced, never run. Logic belongs in the binaries; this
+# file only holds what every thin wrapper would otherwise repeat.
+
+MOBIUS_SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+MOBIUS_REPO_DIR="$(cd "$MOBIUS_SCRIPT_DIR/../.." && pwd)"
+MOBIUS_VERBOSE="${MOBIUS_VERBOSE:-0}"
+MOBIUS_DRY_RUN="${MOBIUS_DRY_RUN:-0}"
+
+log() { printf '%s: %s\n' "$(basename "$0")" "$*" >&2; }
+vlog() { if [[ "$MOBIUS_VERBOSE" == 1 ]]; then log "$@"; fi; }
+die() {
+  # die CODE MESSAGE
+  local code="$1"
+  shift
+  log "$*"
+  exit "$code"
+}
+
+# Refuses a bad environment name before it is used in any path (exit 2, as the binaries do).
+check_env() {
+  local env="${1:-}"
+  [[ -n "$env" ]] || die 2 "--env is required (e.g. --env staging)"
+  [[ "$env" =~ ^[a-z][a-z0-9_-]{0,31}$ ]] ||
+    die 2 "invalid environment name '$env': use ^[a-z][a-z0-9_-]{0,31}\$"
+}
+
+# Prints the path of a mobius binary: $MOBIUS_BIN_DIR, next to this script, the repo's
+# target/release or target/debug, then PATH; as a last resort builds it with cargo.
+mobius_bin() {
+  local name="$1" dir candidate
+  for dir in "${MOBIUS_BIN_DIR:-}" "$MOBIUS_SCRIPT_DIR" \
+    "${CARGO_TARGET_DIR:-$MOBIUS_REPO_DIR/target}/release" \
+    "${CARGO_TARGET_DIR:-$MOBIUS_REPO_DIR/target}/debug"; do
+    [[ -n "$dir" ]] || continue
+    candidate="$dir/$name"
+    if [[ -x "$candidate" ]]; then
+      printf '%s\n' "$candidate"
+      return 0
+    fi
+  done
+  if candidate="$(command -v "$name" 2>/dev/null)"; then
+    printf '%s\n' "$candidate"
+    return 0
+  fi
+  if command -v cargo >/dev/null 2>&1 && [[ -f "$MOBIUS_REPO_DIR/Cargo.toml" ]]; then
+    log "building $name (first run)"
+    cargo build --release --quiet --manifest-path "$MOBIUS_REPO_DIR/Cargo.toml" -p "$name" >&2 ||
+      die 4 "cannot build $name with cargo"
+    printf '%s\n' "${CARGO_TARGET_DIR:-$MOBIUS_REPO_DIR/target}/release/$name"
+    return 0
+  fi
+  die 4 "$name not found: build it with 'cargo build --release' or put it on PATH"
+}
+
+# Common flags for the binaries, from the script's own --verbose.
+mobius_flags() {
+  if [[ "$MOBIUS_VERBOSE" == 1 ]]; then
+    printf '%s\n' --verbose
+  fi
+}

@@ -1,0 +1,145 @@
+//! Support for the end-to-end tests: locating the workspace's built binaries and scripts,
+//! making a temporary MOBIUS root from the shipped config, and running the demo service.
+//!
+//! `cargo test --workspace` builds every binary before any test runs; if a binary is missing
+//! (running this crate's tests alone), it is built once with cargo.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use mobius_core::records::Record;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Once;
+
+pub fn repo_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits in the repo")
+        .to_path_buf()
+}
+
+/// The directory holding the workspace's binaries for this build profile.
+pub fn bin_dir() -> PathBuf {
+    // target/<profile>/deps/<test-exe> → target/<profile>
+    let exe = std::env::current_exe().expect("current exe");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("test exe in target/<profile>/deps")
+        .to_path_buf()
+}
+
+static BUILD: Once = Once::new();
+
+pub fn bin(name: &str) -> PathBuf {
+    let path = bin_dir().join(name);
+    if !path.exists() {
+        BUILD.call_once(|| {
+            let status = Command::new(env!("CARGO"))
+                .args(["build", "--workspace", "--bins"])
+                .current_dir(repo_dir())
+                .status()
+                .expect("run cargo build");
+            assert!(status.success(), "cargo build failed");
+        });
+    }
+    assert!(path.exists(), "{} not built", path.display());
+    path
+}
+
+pub fn script(name: &str) -> PathBuf {
+    repo_dir().join("scripts").join("deploy").join(name)
+}
+
+/// A command for a deploy script, with MOBIUS_BIN_DIR pointing at this build's binaries.
+pub fn script_cmd(name: &str, root: &Path) -> Command {
+    // Make sure the binaries the scripts look for exist before they run.
+    for b in [
+        "mobius-backup",
+        "mobius-verify",
+        "mobius-probe",
+        "mobius-judge",
+        "mobius-demo",
+    ] {
+        bin(b);
+    }
+    let mut cmd = Command::new(script(name));
+    cmd.env("MOBIUS_BIN_DIR", bin_dir())
+        .env("MOBIUS_ROOT", root)
+        .current_dir(root)
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// A temporary root with the repo's shipped config/ copied in.
+pub fn temp_root() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    copy_tree(&repo_dir().join("config"), &dir.path().join("config"));
+    dir
+}
+
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let dest = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &dest);
+        } else {
+            std::fs::copy(entry.path(), dest).unwrap();
+        }
+    }
+}
+
+/// Decodes JSON lines into records; panics with the line on anything else.
+pub fn records(stdout: &[u8]) -> Vec<Record> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad record {l:?}: {e}")))
+        .collect()
+}
+
+pub fn stderr_of(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The demo service running on a free loopback port; killed on drop.
+pub struct Demo {
+    child: Child,
+    pub url: String,
+}
+
+impl Demo {
+    pub fn start(root: &Path, env: &str) -> Demo {
+        let mut child = Command::new(bin("mobius-demo"))
+            .args(["--env", env, "--listen", "127.0.0.1:0", "--root"])
+            .arg(root)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("demo's first line {line:?}: {e}"));
+        let url = v["url"].as_str().expect("url in listening line").to_owned();
+        Demo { child, url }
+    }
+
+    /// Points the env's app.json at this demo instance (the shipped file says port 8080).
+    pub fn point_config_at_me(&self, root: &Path, env: &str) {
+        let app = root.join("config").join(env).join("app.json");
+        let text = std::fs::read_to_string(&app).unwrap();
+        std::fs::write(&app, text.replace("http://127.0.0.1:8080", &self.url)).unwrap();
+    }
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
