@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# The README's first command: a guarded deployment of the built-in demo service, end to end,
+# in a temporary root. Builds the tools, starts mobius-demo on a free loopback port, then
+# backup → verify → deploy a good config → smoke → monitor (pass) → deploy a bad config →
+# monitor detects it → auto-rollback → healthy again → compliance export.
+set -euo pipefail
+
+usage() {
+  cat <<'USAGE'
+Usage: scripts/demo.sh [--root DIR] [--env ENV] [--interval 200ms] [--dry-run] [--verbose] [--help]
+
+Runs a whole guarded deployment against mobius-demo in DIR (default: a new temporary
+directory, kept afterwards so you can look at the backups, logs, history and export).
+Takes well under a minute. Only loopback (127.0.0.1) is used.
+USAGE
+}
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+root="" env="production" interval="200ms" dry_run=0 verbose=0
+while (($#)); do
+  case "$1" in
+    --root) root="${2:?--root needs a directory}"; shift 2 ;;
+    --env) env="${2:?--env needs a name}"; shift 2 ;;
+    --interval) interval="${2:?--interval needs a value}"; shift 2 ;;
+    --dry-run) dry_run=1; shift ;;
+    --verbose) verbose=1; shift ;;
+    -h | --help) usage; exit 0 ;;
+    *) printf 'demo.sh: unknown option %s (see --help)\n' "$1" >&2; exit 2 ;;
+  esac
+done
+[[ "$env" =~ ^[a-z][a-z0-9_-]{0,31}$ ]] || { printf 'demo.sh: invalid --env %s\n' "$env" >&2; exit 2; }
+
+step=0
+say() { step=$((step + 1)); printf '\n[%d] %s\n' "$step" "$*"; }
+quiet() { if ((verbose)); then "$@"; else "$@" >/dev/null; fi; }
+
+if ((dry_run)); then
+  cat <<PLAN
+demo.sh (dry run): would build the tools with cargo, start mobius-demo on 127.0.0.1:<free port>
+in a temporary root with the shipped config/, then run: backup.sh, mobius-verify, a good deploy,
+smoke_tests.sh, monitor.sh (pass), a bad deploy, monitor.sh --auto-rollback (rollback),
+a health check, lcm_export.sh.
+PLAN
+  exit 0
+fi
+
+say "building the tools (cargo build --release)"
+cargo build --release --quiet --manifest-path "$repo/Cargo.toml" --bins
+export MOBIUS_BIN_DIR="${CARGO_TARGET_DIR:-$repo/target}/release"
+
+if [[ -z "$root" ]]; then
+  root="$(mktemp -d "${TMPDIR:-/tmp}/mobius-demo.XXXXXX")"
+fi
+mkdir -p "$root"
+root="$(cd "$root" && pwd)"
+export MOBIUS_ROOT="$root"
+cp -R "$repo/config" "$root/"
+deploy="$repo/scripts/deploy"
+
+say "starting mobius-demo for $env on a free loopback port"
+demo_out="$root/demo.out"
+"$MOBIUS_BIN_DIR/mobius-demo" --env "$env" --listen 127.0.0.1:0 >"$demo_out" 2>"$root/demo.log" &
+demo_pid=$!
+trap 'kill "$demo_pid" 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do
+  [[ -s "$demo_out" ]] && break
+  sleep 0.05
+done
+url="$(sed -n 's/.*"url":"\([^"]*\)".*/\1/p' "$demo_out")"
+[[ -n "$url" ]] || { printf 'demo.sh: mobius-demo did not start; see %s\n' "$root/demo.log" >&2; exit 4; }
+# The shipped config points at port 8080; this run's demo listens elsewhere.
+for f in "$root"/config/*/app.json "$root"/config/*/smoke.json; do
+  [[ -f "$f" ]] && sed -i "s|http://127.0.0.1:8080|$url|g" "$f"
+done
+echo "    demo service at $url (pid $demo_pid), root $root"
+
+app="$root/config/$env/app.json"
+set_config() {
+  # A deploy, as far as the demo is concerned: a new app.json written atomically.
+  local version="$1" healthy="$2"
+  sed -e "s|\"version\": \"[^\"]*\"|\"version\": \"$version\"|" \
+    -e "s|\"healthy\": [a-z]*|\"healthy\": $healthy|" "$app" >"$app.new"
+  mv "$app.new" "$app"
+}
+
+say "backup of config/$env (SHA-256 verified)"
+backup="$("$deploy/backup.sh" --env "$env")"
+echo "    $backup"
+(cd "$(dirname "$backup")" && sha256sum -c "$(basename "$backup").sha256")
+
+say "deep verification of the backup"
+quiet "$MOBIUS_BIN_DIR/mobius-verify" "$backup"
+echo "    every entry matches the manifest"
+
+say "deploy a good config (version 1.5.0)"
+set_config "1.5.0" true
+sleep 0.3
+
+if [[ -x "$deploy/smoke_tests.sh" ]]; then
+  say "smoke tests"
+  quiet "$deploy/smoke_tests.sh" --env "$env"
+fi
+
+say "monitoring for 3s every $interval: expect pass"
+quiet "$deploy/monitor.sh" --env "$env" --duration 3s --interval "$interval"
+echo "    verdict: pass"
+
+say "backup of the good config, then deploy a bad config (health down)"
+good_backup="$("$deploy/backup.sh" --env "$env")"
+echo "    $good_backup"
+set_config "1.6.0-bad" false
+
+if [[ -x "$deploy/rollback_dhash.sh" ]]; then
+  say "monitoring with --auto-rollback: expect the rules to fire and the backup to come back"
+  rc=0
+  quiet "$deploy/monitor.sh" --env "$env" --duration 60s --interval "$interval" \
+    --auto-rollback --backup "$good_backup" || rc=$?
+  [[ "$rc" == 1 ]] || { printf 'demo.sh: expected a rollback verdict (exit 1), got %s\n' "$rc" >&2; exit 1; }
+  say "the service answers healthy again"
+  curl -fsS "$url/health"
+  echo
+else
+  say "monitoring: expect a rollback verdict"
+  rc=0
+  quiet "$deploy/monitor.sh" --env "$env" --duration 60s --interval "$interval" || rc=$?
+  [[ "$rc" == 1 ]] || { printf 'demo.sh: expected a rollback verdict (exit 1), got %s\n' "$rc" >&2; exit 1; }
+  echo "    verdict: rollback (auto-rollback arrives with rollback_dhash.sh)"
+fi
+
+say "the deployment history's hash chain"
+"$MOBIUS_BIN_DIR/mobius-verify" --history --env "$env"
+
+if [[ -x "$deploy/lcm_export.sh" ]]; then
+  say "compliance export"
+  quiet "$deploy/lcm_export.sh" --env "$env" --days 30
+fi
+
+printf '\nDone. Artifacts in %s:\n' "$root"
+for d in backups monitor_logs history premerge_artifacts exports; do
+  [[ -d "$root/$d" ]] && printf '  %-20s %s\n' "$d/" "$(find "$root/$d" -maxdepth 1 -mindepth 1 | wc -l) item(s)"
+done
