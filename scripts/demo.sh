@@ -75,12 +75,19 @@ done
 echo "    demo service at $url (pid $demo_pid), root $root"
 
 app="$root/config/$env/app.json"
+smoke="$root/config/$env/smoke.json"
 set_config() {
-  # A deploy, as far as the demo is concerned: a new app.json written atomically.
-  local version="$1" healthy="$2"
-  sed -e "s|\"version\": \"[^\"]*\"|\"version\": \"$version\"|" \
+  # A deploy, as far as the demo is concerned: a new app.json (and the smoke spec that
+  # expects its version) written next to the old and renamed over it.
+  local version="$1" healthy="$2" current
+  current="$(sed -n 's|.*"version": "\([^"]*\)".*|\1|p' "$app" | head -n1)"
+  sed -e "s|\"version\": \"$current\"|\"version\": \"$version\"|" \
     -e "s|\"healthy\": [a-z]*|\"healthy\": $healthy|" "$app" >"$app.new"
   mv "$app.new" "$app"
+  if [[ -f "$smoke" ]]; then
+    sed -e "s|\"$current\"|\"$version\"|g" "$smoke" >"$smoke.new"
+    mv "$smoke.new" "$smoke"
+  fi
 }
 
 say "backup of config/$env (SHA-256 verified)"

@@ -59,6 +59,9 @@ pub fn script_cmd(name: &str, root: &Path) -> Command {
         "mobius-probe",
         "mobius-judge",
         "mobius-demo",
+        "mobius-smoke",
+        "mobius-rollback",
+        "mobius-export",
     ] {
         bin(b);
     }

@@ -14,6 +14,7 @@ pub mod jsonl;
 pub mod layout;
 pub mod lock;
 pub mod records;
+pub mod redact;
 pub mod signal;
 pub mod time;
 

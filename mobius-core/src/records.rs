@@ -9,6 +9,9 @@
 //! {"type":"backup","env":"production","path":"backups/dhash_production_20261126T120000.123Z.zip","sha256":"…","files":12,"bytes_in":4096,"bytes_out":2048,"duration_ms":15,"deleted":[],"dry_run":false}
 //! {"type":"verify","path":"backups/…zip","ok":false,"mode":"deep","entries":12,"problems":[{"kind":"sha256_mismatch","entry":"app.json","detail":"…"}]}
 //! {"type":"history_check","env":"production","path":"history/production.jsonl","ok":false,"lines":7,"first_bad_line":7,"problem":"line 7: prev hash mismatch; …"}
+//! {"type":"smoke_check","name":"health","ok":false,"method":"GET","url":"http://127.0.0.1:8080/health","status":503,"duration_ms":1.2,"attempts":1,"error":null,"failures":[{"expectation":"status","expected":"200","actual":"503"}]}
+//! {"type":"smoke_summary","env":"staging","spec":"config/staging/smoke.json","total":4,"passed":3,"failed":1,"duration_ms":12.5,"junit":"junit.xml"}
+//! {"type":"rollback","env":"production","backup":"backups/dhash_production_20261126T120000.123Z.zip","sha256":"…","target":"config/production","files_restored":3,"added":0,"changed":1,"removed":0,"safety_backup":"backups/pre-rollback_production_20261126T130000.000Z.zip","health":{"checks":3,"ok":true,"url":"http://127.0.0.1:8080/health"},"outcome":"success","reason":null,"problems":[],"duration_ms":3120,"dry_run":false}
 //! {"type":"event","seq":3,"ts":"…","env":"production","action":"backup","outcome":"success","actor":{"user":"ops","host":"web1"},"details":{},"prev":"…"}
 //! ```
 //!
@@ -28,6 +31,11 @@ pub enum Record {
     Verify(VerifyRecord),
     Event(Event),
     HistoryCheck(HistoryCheck),
+    SmokeCheck(SmokeCheck),
+    SmokeSummary(SmokeSummary),
+    Rollback(RollbackRecord),
+    Export(ExportRecord),
+    Pruned(PrunedRecord),
     #[serde(other)]
     Other,
 }
@@ -167,6 +175,139 @@ pub struct HistoryCheck {
     pub first_bad_line: Option<u64>,
     /// Why it breaks (or that the file is missing); null when intact.
     pub problem: Option<String>,
+}
+
+/// One expectation of a smoke check that did not hold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SmokeFailure {
+    /// Which expectation: `status`, `header content-type`, `body_contains`, `body_matches`,
+    /// `json /status`, `max_duration_ms`, `capture token`, `response` (no response at all),
+    /// `dependency` (not run because a check it needs failed).
+    pub expectation: String,
+    pub expected: String,
+    pub actual: String,
+}
+
+/// mobius-smoke: the result of one check (after its retries).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SmokeCheck {
+    pub name: String,
+    pub ok: bool,
+    pub method: String,
+    /// The URL requested, secrets replaced by `***`.
+    pub url: String,
+    /// HTTP status of the last attempt; null when no response came (or the check did not run).
+    pub status: Option<u16>,
+    /// Duration of the last attempt; null when the check did not run.
+    pub duration_ms: Option<f64>,
+    /// Requests sent (1 + retries used; 0 when the check did not run).
+    pub attempts: u32,
+    /// Why no response came, when none did.
+    pub error: Option<ErrorClass>,
+    pub failures: Vec<SmokeFailure>,
+}
+
+/// mobius-smoke: the totals of one run, the last line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SmokeSummary {
+    pub env: Option<String>,
+    pub spec: String,
+    pub total: u64,
+    pub passed: u64,
+    pub failed: u64,
+    pub duration_ms: f64,
+    /// The JUnit report written, if any.
+    pub junit: Option<String>,
+}
+
+/// The health checks a rollback ran after the swap.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RollbackHealth {
+    /// Checks sent.
+    pub checks: u64,
+    /// Whether the required number of consecutive healthy checks was reached in time.
+    pub ok: bool,
+    pub url: String,
+}
+
+/// mobius-rollback: what was restored (or, with `dry_run`, would be), and how it ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RollbackRecord {
+    pub env: String,
+    /// The backup zip restored from.
+    pub backup: String,
+    /// SHA-256 of the backup zip (empty when it could not be read).
+    pub sha256: String,
+    /// The directory restored.
+    pub target: String,
+    /// Files in the backup, written to the target (0 when refused).
+    pub files_restored: u64,
+    /// Files the restore adds, changes (content or mode) and removes, compared with the tree
+    /// that was live before it.
+    pub added: u64,
+    pub changed: u64,
+    pub removed: u64,
+    /// The backup of the tree that was live, taken first so the rollback can be undone.
+    pub safety_backup: Option<String>,
+    /// Null when no health check ran (dry run, refused, `--no-health-check`).
+    pub health: Option<RollbackHealth>,
+    /// `success`, `failure` (restored, then put back because the service stayed
+    /// unhealthy), `refused` (the backup failed verification or the entry checks), or
+    /// `checked` (a dry run that found nothing to refuse).
+    pub outcome: String,
+    /// Why, for anything but success.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// What refused the backup: verification's problems and the entry checks' (whose
+    /// `detail` starts with `entry check:`). Empty unless refused.
+    #[serde(default)]
+    pub problems: Vec<Problem>,
+    pub duration_ms: u64,
+    pub dry_run: bool,
+}
+
+/// mobius-export: the compliance bundle written (or, with `dry_run`, what it would hold).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExportRecord {
+    pub env: String,
+    /// The bundle: `exports/lcm_<env>_<stamp>.zip` (or the directory with `--format dir`).
+    pub path: String,
+    /// `zip` or `dir`.
+    pub format: String,
+    /// SHA-256 of the zip (as its `.zip.sha256` sidecar says); for a directory, of its
+    /// `MANIFEST.json`, which lists every other file's SHA-256. Empty in a dry run.
+    pub sha256: String,
+    /// Files in the bundle (MANIFEST.json included).
+    pub files: u64,
+    /// Uncompressed bytes of those files.
+    pub bytes: u64,
+    pub period_start: String,
+    pub period_end: String,
+    /// Whether the history's hash chain is intact; null when there is no history.
+    pub chain_ok: Option<bool>,
+    /// The first history line where the chain breaks.
+    pub chain_first_bad_line: Option<u64>,
+    pub deployments: u64,
+    pub backups: u64,
+    /// Backups that do not verify now.
+    pub backups_failing: u64,
+    pub monitor_runs: u64,
+    pub smoke_runs: u64,
+    /// Inputs that were not there (stated in the bundle too).
+    pub missing: Vec<String>,
+    pub duration_ms: u64,
+    pub dry_run: bool,
+}
+
+/// mobius-export `--prune`: one path deleted by retention (or, with `dry_run`, that would be).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrunedRecord {
+    pub path: String,
+    /// `backup`, `backup_sidecar`, `monitor_log`, `premerge_artifacts` or `smoke_report`.
+    pub kind: String,
+    /// Which retention rule, with the limit.
+    pub reason: String,
+    pub dry_run: bool,
 }
 
 /// Who did something: recorded in every history event.

@@ -1,0 +1,945 @@
+//! The export itself: find the inputs, check the history chain, stream everything (redacted)
+//! into the bundle, then MANIFEST.json last.
+
+use crate::bundle::{Bundle, FileEntry};
+use crate::csvsafe::CsvOut;
+use crate::deployments::{self, Deployment, Deployments};
+use crate::monitoring::{self, RunSummary};
+use crate::{names, shown, Args, Error, Format, TOOL};
+use mobius_core::atomic::{is_temp_name, write_atomic};
+use mobius_core::backups::{sidecar_path, BackupName};
+use mobius_core::cli::Reporter;
+use mobius_core::digest::{sha256_file, sha256_hex, sidecar_line};
+use mobius_core::history::{self, verify_chain, ChainReport};
+use mobius_core::jsonl::JsonlWriter;
+use mobius_core::records::{Event, ExportRecord, Record};
+use mobius_core::redact::{redact_json_line, redact_text, redact_value, REDACTED};
+use mobius_core::time::{millis, rfc3339, rfc3339_millis, unique_file_stamp};
+use mobius_core::{EnvName, Exit, Root};
+use serde_json::{json, Value};
+use std::fs::{self, File};
+use std::io::{self, BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+const FORMAT: &str = "mobius-export/1";
+
+struct Period {
+    start: SystemTime,
+    end: SystemTime,
+    start_ms: i64,
+    end_ms: i64,
+}
+
+impl Period {
+    fn contains_ts(&self, ts: &str) -> bool {
+        rfc3339_millis(ts).is_some_and(|t| t >= self.start_ms && t <= self.end_ms)
+    }
+    fn contains(&self, t: SystemTime) -> bool {
+        t >= self.start && t <= self.end
+    }
+}
+
+fn ms(t: SystemTime) -> i64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
+        Err(e) => -i64::try_from(e.duration().as_millis()).unwrap_or(i64::MAX),
+    }
+}
+
+struct MonitorLog {
+    path: PathBuf,
+    name: String,
+    size: u64,
+}
+
+struct SmokeRun {
+    dir: PathBuf,
+    name: String,
+    time: SystemTime,
+    files: Vec<(PathBuf, &'static str)>,
+}
+
+struct ConfigFile {
+    path: PathBuf,
+    rel: String,
+    size: u64,
+}
+
+#[derive(serde::Serialize)]
+struct Omitted {
+    path: String,
+    reason: String,
+}
+
+/// What the export will read.
+struct Plan {
+    history: Option<PathBuf>,
+    chain: Option<ChainReport>,
+    monitor_logs: Vec<MonitorLog>,
+    smoke_runs: Vec<SmokeRun>,
+    backups: Vec<(PathBuf, BackupName)>,
+    config: Vec<ConfigFile>,
+    missing: Vec<String>,
+    omitted: Vec<Omitted>,
+}
+
+fn read_dir_sorted(dir: &Path) -> Result<Option<Vec<fs::DirEntry>>, Error> {
+    let rd = match fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io("list", dir, e)),
+    };
+    let mut v = Vec::new();
+    for entry in rd {
+        v.push(entry.map_err(|e| Error::io("list", dir, e))?);
+    }
+    v.sort_by_key(|e| e.file_name());
+    Ok(Some(v))
+}
+
+fn plan(root: &Root, env: &EnvName, period: &Period) -> Result<Plan, Error> {
+    let mut p = Plan {
+        history: None,
+        chain: None,
+        monitor_logs: Vec::new(),
+        smoke_runs: Vec::new(),
+        backups: Vec::new(),
+        config: Vec::new(),
+        missing: Vec::new(),
+        omitted: Vec::new(),
+    };
+
+    let hist = root.history_file(env);
+    if hist.is_file() {
+        // The chain is checked before anything else is read, so the verdict on the history
+        // comes from the file as it was when the export started.
+        p.chain = Some(verify_chain(&hist, Some(env)).map_err(|e| Error::io("read", &hist, e))?);
+        p.history = Some(hist);
+    } else {
+        p.missing.push(format!(
+            "history/{env}.jsonl: no history yet (no deployment event to export)"
+        ));
+    }
+
+    let logs_dir = root.monitor_logs_dir();
+    if let Some(entries) = read_dir_sorted(&logs_dir)? {
+        for e in entries {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Some((log_env, stamp)) = names::monitor_log(&name) else {
+                continue;
+            };
+            if &log_env != env || !e.file_type().is_ok_and(|t| t.is_file()) {
+                continue;
+            }
+            let meta = e
+                .metadata()
+                .map_err(|err| Error::io("stat", &e.path(), err))?;
+            // A run started before the period that went on into it belongs to it too.
+            let mtime = meta.modified().unwrap_or(stamp);
+            if stamp <= period.end && (stamp >= period.start || mtime >= period.start) {
+                p.monitor_logs.push(MonitorLog {
+                    path: e.path(),
+                    name,
+                    size: meta.len(),
+                });
+            }
+        }
+    }
+    if p.monitor_logs.is_empty() {
+        p.missing.push(format!(
+            "monitor_logs/{env}_<stamp>.jsonl: no monitoring run in the period"
+        ));
+    }
+
+    let pre_dir = root.premerge_dir();
+    if let Some(entries) = read_dir_sorted(&pre_dir)? {
+        for e in entries {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Some((dir_env, time)) = names::smoke_dir(&name) else {
+                continue;
+            };
+            if &dir_env != env || !period.contains(time) || !e.file_type().is_ok_and(|t| t.is_dir())
+            {
+                continue;
+            }
+            let mut files = Vec::new();
+            for (file, kind) in [("junit.xml", "xml"), ("smoke.jsonl", "jsonl")] {
+                let path = e.path().join(file);
+                if path.is_file() {
+                    files.push((path, kind));
+                } else {
+                    p.missing
+                        .push(format!("premerge_artifacts/{name}/{file}: not there"));
+                }
+            }
+            p.smoke_runs.push(SmokeRun {
+                dir: e.path(),
+                name,
+                time,
+                files,
+            });
+        }
+    }
+    if p.smoke_runs.is_empty() {
+        p.missing.push(format!(
+            "premerge_artifacts/smoke_{env}_<stamp>/: no smoke report in the period"
+        ));
+    }
+
+    let bdir = root.backups_dir();
+    if let Some(entries) = read_dir_sorted(&bdir)? {
+        for e in entries {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if is_temp_name(&name) {
+                continue;
+            }
+            if let Some(bn) = BackupName::parse(&name) {
+                if bn.env == env.as_str() {
+                    p.backups.push((e.path(), bn));
+                }
+            }
+        }
+    }
+    p.backups
+        .sort_by(|a, b| (&a.1.stamp, &a.1.name).cmp(&(&b.1.stamp, &b.1.name)));
+    if p.backups.is_empty() {
+        p.missing
+            .push(format!("backups/*_{env}_<stamp>.zip: no backup"));
+    }
+
+    let cdir = root.config_dir(env);
+    if cdir.is_dir() {
+        let walker = walkdir::WalkDir::new(&cdir)
+            .follow_links(false)
+            .sort_by_file_name();
+        for entry in walker {
+            let entry = entry.map_err(|e| Error::io("walk", &cdir, e.into()))?;
+            let rel = entry
+                .path()
+                .strip_prefix(&cdir)
+                .unwrap_or(entry.path())
+                .to_string_lossy()
+                .replace('\\', "/");
+            let ft = entry.file_type();
+            if ft.is_dir() {
+                continue;
+            }
+            if ft.is_file() && !is_temp_name(&entry.file_name().to_string_lossy()) {
+                let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+                p.config.push(ConfigFile {
+                    path: entry.path().to_path_buf(),
+                    rel,
+                    size,
+                });
+            } else {
+                p.omitted.push(Omitted {
+                    path: format!("config/{env}/{rel}"),
+                    reason: "not a regular file (symlinks are not followed)".to_owned(),
+                });
+            }
+        }
+    } else {
+        p.missing
+            .push(format!("config/{env}/: no configuration directory"));
+    }
+    Ok(p)
+}
+
+/// Streams `src` line by line into `w`, redacting each line; `each` sees the original line.
+/// Non-UTF-8 bytes are replaced (U+FFFD): the bundle is text.
+fn copy_lines(
+    src: &Path,
+    w: &mut dyn Write,
+    json_lines: bool,
+    mut each: impl FnMut(&str),
+) -> Result<u64, Error> {
+    let file = File::open(src).map_err(|e| Error::io("open", src, e))?;
+    let mut r = BufReader::with_capacity(256 * 1024, file);
+    let mut buf = Vec::with_capacity(1024);
+    let mut n = 0u64;
+    loop {
+        buf.clear();
+        let got = r
+            .read_until(b'\n', &mut buf)
+            .map_err(|e| Error::io("read", src, e))?;
+        if got == 0 {
+            return Ok(n);
+        }
+        n += 1;
+        let terminated = buf.last() == Some(&b'\n');
+        let body = if terminated {
+            &buf[..buf.len() - 1]
+        } else {
+            &buf[..]
+        };
+        let text = String::from_utf8_lossy(body);
+        each(&text);
+        let red = if json_lines {
+            redact_json_line(&text)
+        } else {
+            redact_text(&text)
+        };
+        let res = w.write_all(red.as_bytes()).and_then(|()| {
+            if terminated {
+                w.write_all(b"\n")
+            } else {
+                Ok(())
+            }
+        });
+        res.map_err(|e| Error::io("write the bundle entry for", src, e))?;
+    }
+}
+
+fn werr(name: &str) -> impl Fn(io::Error) -> Error + '_ {
+    move |e| Error::io("write the bundle entry", Path::new(name), e)
+}
+
+struct HistoryOut {
+    lines: u64,
+    events_in_period: u64,
+    unparsed: u64,
+    head_sha256: Option<String>,
+    deployments: Vec<Deployment>,
+}
+
+fn export_history(
+    bundle: &mut Bundle,
+    path: Option<&Path>,
+    period: &Period,
+) -> Result<HistoryOut, Error> {
+    let mut out = HistoryOut {
+        lines: 0,
+        events_in_period: 0,
+        unparsed: 0,
+        head_sha256: None,
+        deployments: Vec::new(),
+    };
+    let mut deps = Deployments::default();
+    bundle.add("events.jsonl", 0, |w| {
+        let Some(path) = path else { return Ok(()) };
+        let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
+        let mut r = BufReader::new(file);
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            if r.read_until(b'\n', &mut buf)
+                .map_err(|e| Error::io("read", path, e))?
+                == 0
+            {
+                break;
+            }
+            out.lines += 1;
+            let body = buf.strip_suffix(b"\n").unwrap_or(&buf);
+            out.head_sha256 = Some(sha256_hex(body));
+            let text = String::from_utf8_lossy(body);
+            let keep = match serde_json::from_str::<Event>(&text) {
+                Ok(ev) => {
+                    deps.push(&ev);
+                    period.contains_ts(&ev.ts)
+                }
+                // Not an event (damage, which the chain report names): kept, since its
+                // time is unknown.
+                Err(_) => {
+                    out.unparsed += 1;
+                    true
+                }
+            };
+            if keep {
+                out.events_in_period += 1;
+                let red = redact_json_line(&text);
+                w.write_all(red.as_bytes())
+                    .and_then(|()| w.write_all(b"\n"))
+                    .map_err(werr("events.jsonl"))?;
+            }
+        }
+        Ok(())
+    })?;
+    out.deployments = deps
+        .finish()
+        .into_iter()
+        .filter(|d| period.contains_ts(&d.started))
+        .collect();
+    Ok(out)
+}
+
+const BACKUP_HEADER: &[&str] = &[
+    "file",
+    "name",
+    "env",
+    "created",
+    "size",
+    "sha256",
+    "sidecar",
+    "verifies",
+    "entries",
+    "problems",
+    "first_problem",
+];
+
+fn export_backups(
+    bundle: &mut Bundle,
+    backups: &[(PathBuf, BackupName)],
+    reporter: &Reporter,
+) -> Result<u64, Error> {
+    let mut failing = 0u64;
+    bundle.add("backups.csv", 0, |w| {
+        let mut csv = CsvOut::new(w, BACKUP_HEADER).map_err(werr("backups.csv"))?;
+        for (path, bn) in backups {
+            let file = bn.file_name();
+            reporter.detail(format!("verifying backups/{file}"));
+            let has_sidecar = sidecar_path(path).is_file();
+            let created = bn.time().map(rfc3339).unwrap_or_default();
+            let row = match mobius_verify::verify(
+                path,
+                mobius_verify::Mode::Deep,
+                mobius_verify::default_threads(),
+            ) {
+                Ok(v) => {
+                    let kinds: Vec<&str> = v.problems.iter().map(|p| p.kind.as_str()).collect();
+                    let first = v
+                        .problems
+                        .first()
+                        .map(|p| redact_text(&p.detail).into_owned())
+                        .unwrap_or_default();
+                    if !v.ok() {
+                        failing += 1;
+                        reporter.warn(format!(
+                            "backups/{file} does not verify: {}",
+                            kinds.join(", ")
+                        ));
+                    }
+                    [
+                        file.clone(),
+                        bn.name.clone(),
+                        bn.env.clone(),
+                        created,
+                        v.file_len.to_string(),
+                        v.sha256.clone(),
+                        yes(has_sidecar),
+                        yes(v.ok()),
+                        v.entries.to_string(),
+                        kinds.join(";"),
+                        first,
+                    ]
+                }
+                Err(e) => {
+                    failing += 1;
+                    reporter.warn(format!("backups/{file} could not be verified: {e}"));
+                    [
+                        file.clone(),
+                        bn.name.clone(),
+                        bn.env.clone(),
+                        created,
+                        fs::metadata(path)
+                            .map(|m| m.len().to_string())
+                            .unwrap_or_default(),
+                        String::new(),
+                        yes(has_sidecar),
+                        "no".to_owned(),
+                        String::new(),
+                        "unreadable".to_owned(),
+                        e.to_string(),
+                    ]
+                }
+            };
+            csv.row(row).map_err(werr("backups.csv"))?;
+        }
+        csv.finish().map_err(werr("backups.csv"))?;
+        Ok(())
+    })?;
+    Ok(failing)
+}
+
+fn yes(b: bool) -> String {
+    if b { "yes" } else { "no" }.to_owned()
+}
+
+fn export_monitoring(
+    bundle: &mut Bundle,
+    logs: &[MonitorLog],
+    reporter: &Reporter,
+) -> Result<usize, Error> {
+    let mut runs = Vec::with_capacity(logs.len());
+    for log in logs {
+        reporter.detail(format!("monitor_logs/{} ({} bytes)", log.name, log.size));
+        let mut summary = RunSummary::new(log.name.clone());
+        let entry = format!("monitor_logs/{}", log.name);
+        bundle.add(&entry, log.size, |w| {
+            copy_lines(&log.path, w, true, |line| summary.line(line)).map(|_| ())
+        })?;
+        runs.push(summary);
+    }
+    bundle.add("monitoring.csv", 0, |w| {
+        monitoring::write_csv(w, &runs).map_err(werr("monitoring.csv"))
+    })?;
+    Ok(runs.len())
+}
+
+const SMOKE_HEADER: &[&str] = &[
+    "dir", "time", "outcome", "total", "passed", "failed", "junit", "jsonl",
+];
+
+fn export_smoke(bundle: &mut Bundle, runs: &[SmokeRun]) -> Result<(), Error> {
+    let mut rows = Vec::new();
+    for run in runs {
+        let mut summary: Option<Value> = None;
+        let mut junit = String::new();
+        let mut jsonl = String::new();
+        for (path, kind) in &run.files {
+            let file = path
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let entry = format!("premerge_artifacts/{}/{file}", run.name);
+            let size = fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+            let is_jsonl = *kind == "jsonl";
+            bundle.add(&entry, size, |w| {
+                copy_lines(path, w, is_jsonl, |line| {
+                    if is_jsonl && line.contains("\"smoke_summary\"") {
+                        if let Ok(v) = serde_json::from_str::<Value>(line) {
+                            summary = Some(v);
+                        }
+                    }
+                })
+                .map(|_| ())
+            })?;
+            if is_jsonl {
+                jsonl = entry;
+            } else {
+                junit = entry;
+            }
+        }
+        let get = |k: &str| {
+            summary
+                .as_ref()
+                .and_then(|v| v.get(k))
+                .map(|v| v.to_string())
+                .unwrap_or_default()
+        };
+        let outcome = match summary.as_ref().and_then(|v| v.get("failed")) {
+            Some(f) if f.as_u64() == Some(0) => "pass",
+            Some(_) => "fail",
+            None => "unknown",
+        };
+        rows.push([
+            run.name.clone(),
+            rfc3339(run.time),
+            outcome.to_owned(),
+            get("total"),
+            get("passed"),
+            get("failed"),
+            junit,
+            jsonl,
+        ]);
+    }
+    bundle.add("smoke.csv", 0, |w| {
+        let mut csv = CsvOut::new(w, SMOKE_HEADER).map_err(werr("smoke.csv"))?;
+        for r in rows {
+            csv.row(r).map_err(werr("smoke.csv"))?;
+        }
+        csv.finish().map_err(werr("smoke.csv")).map(|_| ())
+    })?;
+    Ok(())
+}
+
+fn export_config(bundle: &mut Bundle, env: &EnvName, files: &[ConfigFile]) -> Result<(), Error> {
+    for f in files {
+        let entry = format!("config/{env}/{}", f.rel);
+        let is_json = f.rel.ends_with(".json");
+        if is_json {
+            let bytes = fs::read(&f.path).map_err(|e| Error::io("read", &f.path, e))?;
+            if let Ok(mut v) = serde_json::from_slice::<Value>(&bytes) {
+                // Unchanged files go out byte for byte; redacted ones are re-serialized.
+                let out = if redact_value(&mut v) {
+                    let mut s = serde_json::to_vec_pretty(&v)
+                        .map_err(|e| Error::io("serialize", &f.path, io::Error::other(e)))?;
+                    s.push(b'\n');
+                    s
+                } else {
+                    bytes
+                };
+                bundle.add(&entry, f.size, |w| {
+                    w.write_all(&out).map_err(werr("config"))
+                })?;
+                continue;
+            }
+        }
+        bundle.add(&entry, f.size, |w| {
+            copy_lines(&f.path, w, is_json, |_| {}).map(|_| ())
+        })?;
+    }
+    Ok(())
+}
+
+fn chain_status(plan: &Plan) -> (Option<bool>, Option<u64>, Option<String>) {
+    match &plan.chain {
+        None => (None, None, None),
+        Some(c) => match &c.first_break {
+            None => (Some(true), None, None),
+            Some(b) => (Some(false), Some(b.line), Some(b.problem.clone())),
+        },
+    }
+}
+
+fn chain_sentence(env: &EnvName, plan: &Plan) -> String {
+    match &plan.chain {
+        None => format!("HISTORY: none (history/{env}.jsonl does not exist)"),
+        Some(c) => match &c.first_break {
+            None => format!(
+                "HISTORY CHAIN INTACT: history/{env}.jsonl, {} lines, every line's hash checked",
+                c.lines
+            ),
+            Some(b) => format!(
+                "WARNING: HISTORY CHAIN BROKEN at line {} of history/{env}.jsonl: {}. \
+                 The history may have been altered; events from that line on cannot be trusted.",
+                b.line, b.problem
+            ),
+        },
+    }
+}
+
+pub(crate) fn export(args: &Args, env: &EnvName, out: &mut dyn Write) -> Result<Exit, Error> {
+    let started = Instant::now();
+    let root = args.common.root();
+    let reporter = args.common.reporter(TOOL);
+    let dry_run = args.common.dry_run;
+    let now = SystemTime::now();
+    let start = match args.since {
+        Some(t) => t,
+        None => now
+            .checked_sub(Duration::from_secs(u64::from(args.days) * 86_400))
+            .unwrap_or(UNIX_EPOCH),
+    };
+    if start > now {
+        return Err(Error::Usage(format!(
+            "--since {} is in the future",
+            rfc3339(start)
+        )));
+    }
+    let period = Period {
+        start,
+        end: now,
+        start_ms: ms(start),
+        end_ms: ms(now),
+    };
+    let out_dir = args.out.clone().unwrap_or_else(|| root.exports_dir());
+
+    let plan = plan(&root, env, &period)?;
+    let (chain_ok, first_bad, _) = chain_status(&plan);
+    let chain_msg = chain_sentence(env, &plan);
+    if chain_ok == Some(false) {
+        reporter.error(&chain_msg);
+    } else {
+        reporter.detail(&chain_msg);
+    }
+    let exit = if chain_ok == Some(false) {
+        Exit::Bad
+    } else {
+        Exit::Success
+    };
+
+    let stamp = unique_file_stamp(now, |s| {
+        out_dir.join(format!("lcm_{env}_{s}")).exists()
+            || out_dir.join(format!("lcm_{env}_{s}.zip")).exists()
+    });
+    let base_name = format!("lcm_{env}_{stamp}");
+    let dest = match args.format {
+        Format::Zip => out_dir.join(format!("{base_name}.zip")),
+        Format::Dir => out_dir.join(&base_name),
+    };
+    let format = match args.format {
+        Format::Zip => "zip",
+        Format::Dir => "dir",
+    };
+
+    let mut record = ExportRecord {
+        env: env.to_string(),
+        path: shown(&dest),
+        format: format.to_owned(),
+        sha256: String::new(),
+        files: 0,
+        bytes: 0,
+        period_start: rfc3339(period.start),
+        period_end: rfc3339(period.end),
+        chain_ok,
+        chain_first_bad_line: first_bad,
+        deployments: 0,
+        backups: plan.backups.len() as u64,
+        backups_failing: 0,
+        monitor_runs: plan.monitor_logs.len() as u64,
+        smoke_runs: plan.smoke_runs.len() as u64,
+        missing: plan.missing.clone(),
+        duration_ms: 0,
+        dry_run,
+    };
+
+    if dry_run {
+        reporter.info(format!(
+            "dry run: would write {} for {} .. {}",
+            record.path, record.period_start, record.period_end
+        ));
+        if let Some(h) = &plan.history {
+            reporter.info(format!("  history: {} ({chain_msg})", shown(h)));
+        }
+        for (p, _) in &plan.backups {
+            reporter.info(format!("  backup (verified deep): {}", shown(p)));
+        }
+        for l in &plan.monitor_logs {
+            reporter.info(format!(
+                "  monitor log: {} ({} bytes)",
+                shown(&l.path),
+                l.size
+            ));
+        }
+        for s in &plan.smoke_runs {
+            reporter.info(format!("  smoke report: {}", shown(&s.dir)));
+        }
+        for c in &plan.config {
+            reporter.info(format!("  config (redacted): {}", shown(&c.path)));
+        }
+        for m in &plan.missing {
+            reporter.info(format!("  missing: {m}"));
+        }
+        record.duration_ms = millis(started.elapsed());
+        JsonlWriter::new(out)
+            .write(&Record::Export(record))
+            .map_err(Error::Output)?;
+        return Ok(exit);
+    }
+
+    fs::create_dir_all(&out_dir).map_err(|e| Error::io("create", &out_dir, e))?;
+    let result = write_bundle(
+        &dest,
+        args.format,
+        env,
+        &plan,
+        &period,
+        &chain_msg,
+        &reporter,
+    );
+    let written = match result {
+        Ok(w) => w,
+        Err(e) => {
+            let details = json!({
+                "path": record.path,
+                "period_start": record.period_start,
+                "period_end": record.period_end,
+                "error": redact_text(&e.to_string()),
+            });
+            if let Ok(a) = history::append(&root, env, "export", "failure", details) {
+                for w in a.warnings {
+                    reporter.warn(w);
+                }
+            }
+            return Err(e);
+        }
+    };
+    record.sha256 = written.sha256;
+    record.files = written.files;
+    record.bytes = written.bytes;
+    record.deployments = written.deployments;
+    record.backups_failing = written.backups_failing;
+
+    let details = json!({
+        "path": record.path,
+        "sha256": record.sha256,
+        "period_start": record.period_start,
+        "period_end": record.period_end,
+        "format": record.format,
+        "chain_ok": record.chain_ok,
+        "files": record.files,
+    });
+    let mut exit = exit;
+    match history::append(&root, env, "export", "success", details) {
+        Ok(a) => {
+            for w in a.warnings {
+                reporter.warn(w);
+            }
+        }
+        Err(e) => {
+            reporter.warn(format!(
+                "the bundle {} is complete, but it could not be recorded in the history: {e}",
+                record.path
+            ));
+            exit = exit.merge(Exit::Runtime);
+        }
+    }
+    record.duration_ms = millis(started.elapsed());
+    reporter.info(format!(
+        "exported {} deployments, {} backups, {} monitoring runs, {} smoke reports to {} ({} files, {} ms)",
+        record.deployments,
+        record.backups,
+        record.monitor_runs,
+        record.smoke_runs,
+        record.path,
+        record.files,
+        record.duration_ms
+    ));
+    for m in &record.missing {
+        reporter.detail(format!("missing: {m}"));
+    }
+    JsonlWriter::new(out)
+        .write(&Record::Export(record))
+        .map_err(Error::Output)?;
+    Ok(exit)
+}
+
+struct Written {
+    sha256: String,
+    files: u64,
+    bytes: u64,
+    deployments: u64,
+    backups_failing: u64,
+}
+
+fn write_bundle(
+    dest: &Path,
+    format: Format,
+    env: &EnvName,
+    plan: &Plan,
+    period: &Period,
+    chain_msg: &str,
+    reporter: &Reporter,
+) -> Result<Written, Error> {
+    let mut bundle = match format {
+        Format::Zip => Bundle::zip(dest)?,
+        Format::Dir => Bundle::dir(dest)?,
+    };
+    let hist = export_history(&mut bundle, plan.history.as_deref(), period)?;
+    let deployments = hist.deployments.len() as u64;
+    bundle.add("deployments.csv", 0, |w| {
+        deployments::write_csv(w, &hist.deployments).map_err(werr("deployments.csv"))
+    })?;
+    let backups_failing = export_backups(&mut bundle, &plan.backups, reporter)?;
+    export_monitoring(&mut bundle, &plan.monitor_logs, reporter)?;
+    export_smoke(&mut bundle, &plan.smoke_runs)?;
+    export_config(&mut bundle, env, &plan.config)?;
+
+    let (chain_ok, first_bad, problem) = chain_status(plan);
+    let period_start = rfc3339(period.start);
+    let period_end = rfc3339(period.end);
+    let summary = summary_text(
+        env,
+        plan,
+        chain_msg,
+        &period_start,
+        &period_end,
+        deployments,
+        backups_failing,
+    );
+    bundle.add("SUMMARY.txt", 0, |w| {
+        w.write_all(summary.as_bytes()).map_err(werr("SUMMARY.txt"))
+    })?;
+
+    let files: Vec<FileEntry> = bundle.files().to_vec();
+    let manifest = json!({
+        "format": FORMAT,
+        "tool": TOOL,
+        "tool_version": mobius_core::VERSION,
+        "env": env.as_str(),
+        "created": rfc3339(period.end),
+        "period": {"start": period_start, "end": period_end},
+        "history": {
+            "path": format!("history/{env}.jsonl"),
+            "present": plan.history.is_some(),
+            "lines": hist.lines,
+            "chain_ok": chain_ok,
+            "first_bad_line": first_bad,
+            "problem": problem,
+            "last_line_sha256": hist.head_sha256,
+            "events_in_period": hist.events_in_period,
+            "unparsed_lines": hist.unparsed,
+        },
+        "counts": {
+            "deployments": deployments,
+            "backups": plan.backups.len(),
+            "backups_failing": backups_failing,
+            "monitor_runs": plan.monitor_logs.len(),
+            "smoke_runs": plan.smoke_runs.len(),
+            "config_files": plan.config.len(),
+        },
+        "missing": plan.missing,
+        "omitted": plan.omitted,
+        "redaction": format!(
+            "values of keys named like password, secret, token, api_key, private_key, credentials, webhook, authorization, and URL userinfo, replaced by {REDACTED} in every file"
+        ),
+        "files": files,
+    });
+    let mut manifest_bytes = serde_json::to_vec_pretty(&manifest)
+        .map_err(|e| Error::io("serialize", Path::new("MANIFEST.json"), io::Error::other(e)))?;
+    manifest_bytes.push(b'\n');
+    let m = bundle.add("MANIFEST.json", 0, |w| {
+        w.write_all(&manifest_bytes).map_err(werr("MANIFEST.json"))
+    })?;
+    let count = bundle.files().len() as u64;
+    let bytes = bundle.files().iter().map(|f| f.size).sum();
+    bundle.finish()?;
+
+    let sha256 = match format {
+        Format::Zip => {
+            let (digest, _) = sha256_file(dest).map_err(|e| Error::io("read", dest, e))?;
+            let base = dest
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let side = sidecar_path(dest);
+            write_atomic(&side, sidecar_line(&digest, &base).as_bytes(), 0o600)
+                .map_err(|e| Error::io("write", &side, e))?;
+            digest
+        }
+        Format::Dir => m.sha256,
+    };
+    Ok(Written {
+        sha256,
+        files: count,
+        bytes,
+        deployments,
+        backups_failing,
+    })
+}
+
+fn summary_text(
+    env: &EnvName,
+    plan: &Plan,
+    chain_msg: &str,
+    start: &str,
+    end: &str,
+    deployments: u64,
+    backups_failing: u64,
+) -> String {
+    let mut s = String::new();
+    s.push_str(chain_msg);
+    s.push_str("\n\n");
+    s.push_str(&format!(
+        "MOBIUS compliance export of {env}\nperiod: {start} .. {end}\ntool: {TOOL} {}\n\n",
+        mobius_core::VERSION
+    ));
+    s.push_str(&format!(
+        "deployments.csv   {deployments} deployments (a deployment = the events from one deploy/started event to the next)\n\
+         backups.csv       {} backups, {backups_failing} not verifying now\n\
+         monitoring.csv    {} monitoring runs (raw logs under monitor_logs/)\n\
+         smoke.csv         {} smoke reports (under premerge_artifacts/)\n\
+         events.jsonl      the history events of the period\n\
+         config/{env}/     {} configuration files\n\
+         MANIFEST.json     every file's SHA-256 and size\n\n\
+         Secrets are replaced by {REDACTED}, so redacted lines no longer match the history's\n\
+         hashes; the chain was checked on the original file (MANIFEST.json: history).\n",
+        plan.backups.len(),
+        plan.monitor_logs.len(),
+        plan.smoke_runs.len(),
+        plan.config.len()
+    ));
+    if plan.missing.is_empty() {
+        s.push_str("\nmissing inputs: none\n");
+    } else {
+        s.push_str("\nmissing inputs:\n");
+        for m in &plan.missing {
+            s.push_str(&format!("  - {m}\n"));
+        }
+    }
+    for o in &plan.omitted {
+        s.push_str(&format!("omitted: {} ({})\n", o.path, o.reason));
+    }
+    s
+}

@@ -1,0 +1,8 @@
+use clap::Parser;
+
+fn main() {
+    let args = mobius_export::Args::parse();
+    let stdout = std::io::stdout();
+    let result = mobius_export::run(&args, &mut stdout.lock());
+    mobius_core::exit::finish("mobius-export", result)
+}

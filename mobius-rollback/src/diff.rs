@@ -1,0 +1,76 @@
+//! What a restore changes: the backup's manifest (verified) against the live tree.
+
+use mobius_core::backups::Manifest;
+use mobius_core::digest::sha256_file;
+use std::collections::BTreeMap;
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+/// Files (not directories) the restore adds, changes (content, mode or type) and removes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Changes {
+    pub added: Vec<String>,
+    pub changed: Vec<String>,
+    pub removed: Vec<String>,
+    pub unchanged: u64,
+}
+
+struct Live {
+    is_file: bool,
+    size: u64,
+    mode: u32,
+}
+
+/// Compares; a live file that cannot be read counts as changed (it will be replaced).
+/// Files with the same size and mode are hashed, the others are changed on sight.
+pub fn changes(manifest: &Manifest, target: &Path) -> io::Result<Changes> {
+    let mut live: BTreeMap<String, Live> = BTreeMap::new();
+    if target.is_dir() {
+        for entry in walkdir::WalkDir::new(target)
+            .min_depth(1)
+            .follow_links(false)
+        {
+            let entry = entry.map_err(io::Error::other)?;
+            if entry.file_type().is_dir() {
+                continue;
+            }
+            let rel = entry
+                .path()
+                .strip_prefix(target)
+                .map_err(io::Error::other)?
+                .to_string_lossy()
+                .into_owned();
+            let meta = entry.metadata().map_err(io::Error::other)?;
+            live.insert(
+                rel,
+                Live {
+                    is_file: entry.file_type().is_file(),
+                    size: meta.len(),
+                    mode: meta.permissions().mode() & 0o777,
+                },
+            );
+        }
+    }
+    let mut out = Changes::default();
+    for f in &manifest.files {
+        match live.remove(&f.path) {
+            None => out.added.push(f.path.clone()),
+            Some(l) => {
+                let same = l.is_file
+                    && l.size == f.size
+                    && l.mode == f.mode & 0o777
+                    && sha256_file(&target.join(&f.path))
+                        .map(|(h, _)| h.eq_ignore_ascii_case(&f.sha256))
+                        .unwrap_or(false);
+                if same {
+                    out.unchanged += 1;
+                } else {
+                    out.changed.push(f.path.clone());
+                }
+            }
+        }
+    }
+    out.removed = live.into_keys().collect();
+    Ok(out)
+}

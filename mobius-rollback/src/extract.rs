@@ -1,0 +1,221 @@
+//! Writing a verified backup into a staging directory, and removing trees.
+//!
+//! Extraction is system-call bound (20,000 small files): each file costs one `open`
+//! (`O_CREAT|O_EXCL|O_NOFOLLOW`, with its mode), its `write`s and a `close`; an `fchmod` only
+//! when the umask would strip bits of the mode. Nothing is synced per file: one `syncfs` of
+//! the staging directory's file system makes the whole tree durable before the swap.
+
+use mobius_verify::EntryMeta;
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::fs::{self, DirBuilder, File, OpenOptions, Permissions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+
+const COPY_BUFFER: usize = 256 * 1024;
+/// Directories that the zip implies (parents of files) but does not list get this mode.
+const IMPLIED_DIR_MODE: u32 = 0o755;
+/// The restored `app.json` is read for its `health_url`; anything larger is not a config.
+const MAX_APP_JSON: usize = 1024 * 1024;
+pub const APP_JSON: &str = "app.json";
+
+thread_local! {
+    static BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The process's umask, read once (setting it back at once; before any thread starts).
+pub fn current_umask() -> u32 {
+    // SAFETY: umask cannot fail; it is called twice to read the value without changing it.
+    unsafe {
+        let old = libc::umask(0o022);
+        libc::umask(old);
+        old as u32
+    }
+}
+
+/// Creates the staging directory (mode 0700, failing if it exists) and every directory the
+/// entries need, each 0700 until [`finish_dirs`] gives them their modes. Returns the
+/// directories with their final modes.
+pub fn make_dirs(staging: &Path, entries: &[EntryMeta]) -> io::Result<BTreeMap<String, u32>> {
+    DirBuilder::new().mode(0o700).create(staging)?;
+    let mut dirs: BTreeMap<String, u32> = BTreeMap::new();
+    for e in entries {
+        let name = e.name.trim_end_matches('/');
+        let mut pos = 0;
+        while let Some(i) = name[pos..].find('/') {
+            dirs.entry(name[..pos + i].to_owned())
+                .or_insert(IMPLIED_DIR_MODE);
+            pos += i + 1;
+        }
+        if e.is_dir {
+            dirs.insert(name.to_owned(), e.mode & 0o777);
+        }
+    }
+    // Sorted by bytes, a parent comes before its children.
+    let builder = {
+        let mut b = DirBuilder::new();
+        b.mode(0o700);
+        b
+    };
+    for d in dirs.keys() {
+        builder.create(staging.join(d))?;
+    }
+    Ok(dirs)
+}
+
+/// Gives the directories their modes, children before parents (a read-only parent would
+/// otherwise refuse the change to its child).
+pub fn finish_dirs(staging: &Path, dirs: &BTreeMap<String, u32>, root_mode: u32) -> io::Result<()> {
+    for (d, mode) in dirs.iter().rev() {
+        fs::set_permissions(staging.join(d), Permissions::from_mode(*mode))?;
+    }
+    fs::set_permissions(staging, Permissions::from_mode(root_mode & 0o777))
+}
+
+/// One `syncfs` for the whole staged tree (data and metadata of every file in it).
+pub fn sync_tree(dir: &Path) -> io::Result<()> {
+    let f = File::open(dir)?;
+    use std::os::fd::AsRawFd;
+    // SAFETY: the descriptor is valid for the duration of the call.
+    let rc = unsafe { libc::syncfs(f.as_raw_fd()) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// The visitor state shared by the extraction threads.
+pub struct Extractor<'a> {
+    /// `None`: a dry run, which reads (and so verifies) everything and writes nothing.
+    pub staging: Option<&'a Path>,
+    pub umask: u32,
+    /// Limit on bytes actually inflated, all entries together.
+    pub max_total_size: u64,
+    pub written: AtomicU64,
+    pub files: AtomicU64,
+    pub over_limit: AtomicBool,
+    pub app_json: Mutex<Option<Vec<u8>>>,
+}
+
+impl<'a> Extractor<'a> {
+    pub fn new(staging: Option<&'a Path>, umask: u32, max_total_size: u64) -> Self {
+        Extractor {
+            staging,
+            umask,
+            max_total_size,
+            written: AtomicU64::new(0),
+            files: AtomicU64::new(0),
+            over_limit: AtomicBool::new(false),
+            app_json: Mutex::new(None),
+        }
+    }
+
+    /// Writes one entry. Errors from `r` are damage (verification records them); errors
+    /// of our own (disk full, the size limit) stop the pass.
+    pub fn visit(&self, meta: &EntryMeta, r: &mut dyn Read) -> io::Result<()> {
+        if meta.is_dir {
+            return Ok(());
+        }
+        let capture = meta.name == APP_JSON;
+        let mode = meta.mode & 0o777;
+        let mut file = match self.staging {
+            Some(dir) => {
+                let f = OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(mode)
+                    .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+                    .open(dir.join(&meta.name))?;
+                if mode & self.umask != 0 {
+                    f.set_permissions(Permissions::from_mode(mode))?;
+                }
+                Some(f)
+            }
+            None => None,
+        };
+        let mut captured = Vec::new();
+        BUF.with(|cell| -> io::Result<()> {
+            let mut buf = cell.borrow_mut();
+            if buf.len() < COPY_BUFFER {
+                buf.resize(COPY_BUFFER, 0);
+            }
+            loop {
+                let n = match r.read(&mut buf) {
+                    Ok(0) => return Ok(()),
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e),
+                };
+                let total = self.written.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
+                if total > self.max_total_size {
+                    self.over_limit.store(true, Ordering::Relaxed);
+                    return Err(io::Error::other(format!(
+                        "more than --max-total-size {} bytes inflated",
+                        self.max_total_size
+                    )));
+                }
+                if let Some(f) = file.as_mut() {
+                    f.write_all(&buf[..n])?;
+                }
+                if capture && captured.len() < MAX_APP_JSON {
+                    captured.extend_from_slice(&buf[..n]);
+                }
+            }
+        })?;
+        self.files.fetch_add(1, Ordering::Relaxed);
+        if capture {
+            if let Ok(mut slot) = self.app_json.lock() {
+                *slot = Some(captured);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Removes a directory tree, also one with read-only directories in it. A missing path is
+/// not an error.
+pub fn remove_tree(path: &Path) -> io::Result<()> {
+    match fs::symlink_metadata(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+        Ok(m) if !m.is_dir() => return fs::remove_file(path),
+        Ok(_) => {}
+    }
+    match fs::remove_dir_all(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+            // A directory restored read-only (0555) cannot be emptied until it is writable.
+            for entry in walkdir::WalkDir::new(path).follow_links(false) {
+                let Ok(entry) = entry else { continue };
+                if entry.file_type().is_dir() {
+                    let _ = fs::set_permissions(entry.path(), Permissions::from_mode(0o700));
+                }
+            }
+            fs::remove_dir_all(path)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_only_trees_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = dir.path().join("t");
+        fs::create_dir_all(t.join("a/b")).unwrap();
+        fs::write(t.join("a/b/f"), "x").unwrap();
+        fs::set_permissions(t.join("a/b"), Permissions::from_mode(0o555)).unwrap();
+        fs::set_permissions(t.join("a"), Permissions::from_mode(0o500)).unwrap();
+        remove_tree(&t).unwrap();
+        assert!(!t.exists());
+        remove_tree(&t).unwrap();
+    }
+}

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Compliance export and artifact retention: a thin wrapper around mobius-export.
+# Exit codes are mobius-export's: 0 done, 1 the history's hash chain is broken (the bundle
+# is still written), 2 usage, 4 tool failure.
+set -euo pipefail
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+usage() {
+  cat <<'USAGE'
+Usage: lcm_export.sh --env ENV [--days 30 | --since DATE] [--format zip|dir] [--out DIR]
+                     [--root DIR] [--dry-run] [--verbose] [--help]
+       lcm_export.sh --prune [--env ENV] [--keep-backups 10] [--monitor-days 30]
+                     [--premerge-days 7] [--root DIR] [--dry-run] [--verbose]
+
+Export: bundles ENV's deployment history (hash chain checked), backups (verified now),
+monitoring runs, smoke reports and configuration of the last --days days (or since
+--since 2026-11-01) into exports/lcm_ENV_<stamp>.zip with a .zip.sha256 sidecar, secrets
+redacted. deployments.csv has one row per deployment (version, backup, smoke, verdict,
+rolled back or not, outcome). Prints one JSON "export" record on stdout.
+
+--prune: retention instead: backups keep the 10 newest per env, monitoring logs 30 days,
+pre-merge artifacts and smoke reports 7 days, exports are kept; only recognised names
+are deleted. One JSON "pruned" line per deleted path. With --env, only that env's
+backups, logs and smoke reports (pre-merge run directories belong to no env and are
+pruned either way).
+
+Check a bundle without MOBIUS tools: cd exports && sha256sum -c lcm_ENV_<stamp>.zip.sha256
+
+Exit codes: 0 done, 1 history chain broken (bundle still written), 2 usage,
+            4 tool failure (I/O, lock held).
+USAGE
+}
+
+env="" prune=0
+flags=()
+while (($#)); do
+  case "$1" in
+    --env) env="${2:-}"; shift 2 ;;
+    --days | --since | --format | --out | --keep-backups | --monitor-days | --premerge-days)
+      flags+=("$1" "${2:?$1 needs a value}")
+      shift 2
+      ;;
+    --prune) prune=1; shift ;;
+    --root) export MOBIUS_ROOT="${2:?--root needs a directory}"; shift 2 ;;
+    --dry-run) MOBIUS_DRY_RUN=1; shift ;;
+    --verbose) MOBIUS_VERBOSE=1; shift ;;
+    -h | --help) usage; exit 0 ;;
+    *) die 2 "unknown option '$1' (see --help)" ;;
+  esac
+done
+if ((prune)); then
+  if [[ -n "$env" ]]; then
+    check_env "$env"
+    flags+=(--env "$env")
+  fi
+  flags+=(--prune)
+else
+  check_env "$env"
+  flags+=(--env "$env")
+fi
+if [[ "$MOBIUS_DRY_RUN" == 1 ]]; then flags+=(--dry-run); fi
+mapfile -t -O "${#flags[@]}" flags < <(mobius_flags)
+
+export_bin="$(mobius_bin mobius-export)"
+vlog "$export_bin ${flags[*]}"
+exec "$export_bin" "${flags[@]}"

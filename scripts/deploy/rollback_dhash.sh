@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# The emergency rollback procedure: check the backup's sidecar with the plain `sha256sum -c`
+# an operator would use, restore it with mobius-rollback (verification, entry checks, safety
+# backup, atomic swap, post-rollback health checks, automatic swap back if unhealthy), and
+# print what the operator needs next. monitor.sh --auto-rollback calls it.
+set -euo pipefail
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+usage() {
+  cat <<'USAGE'
+Usage: rollback_dhash.sh --env ENV (--backup FILE | --latest)
+                         [--health-url URL] [--restart-cmd CMD] [--health-checks N]
+                         [--health-timeout 60s] [--no-safety-backup] [--root DIR]
+                         [--dry-run] [--verbose] [--help]
+
+Restores config/ENV/ from FILE (or, with --latest, the newest complete
+backups/dhash_ENV_<stamp>.zip):
+  1. sha256sum -c FILE.sha256 (in the backup's directory);
+  2. mobius-rollback: takes ENV's lock, verifies every entry against the manifest,
+     refuses unsafe archives, backs the live tree up (backups/pre-rollback_ENV_*.zip),
+     swaps the restored tree in atomically, runs --restart-cmd, and requires 3
+     consecutive healthy checks of the restored app.json's health_url (or --health-url)
+     within 60s. If the service stays unhealthy, the previous tree is put back.
+  3. prints what was restored, where the safety backup is and how to undo it.
+The `rollback` record goes to stdout; messages to stderr.
+
+--dry-run verifies and lists the files that would be added, changed and removed.
+
+Exit codes: 0 restored and healthy, 1 sidecar mismatch, backup refused, or service
+            unhealthy (previous tree put back), 2 usage, 4 tool failure (I/O, lock held
+            by another run; follow runbooks/rollback_runbook.md).
+USAGE
+}
+
+env="" backup="" latest=0
+args=()
+while (($#)); do
+  case "$1" in
+    --env) env="${2:-}"; shift 2 ;;
+    --backup) backup="${2:?--backup needs a file}"; shift 2 ;;
+    --latest) latest=1; shift ;;
+    --health-url) args+=(--health-url "${2:?--health-url needs a URL}"); shift 2 ;;
+    --restart-cmd) args+=(--restart-cmd "${2:?--restart-cmd needs a command}"); shift 2 ;;
+    --health-checks) args+=(--health-checks "${2:?--health-checks needs a number}"); shift 2 ;;
+    --health-timeout) args+=(--health-timeout "${2:?--health-timeout needs a duration}"); shift 2 ;;
+    --no-safety-backup) args+=(--no-safety-backup); shift ;;
+    --root) export MOBIUS_ROOT="${2:?--root needs a directory}"; shift 2 ;;
+    --dry-run) MOBIUS_DRY_RUN=1; shift ;;
+    --verbose) MOBIUS_VERBOSE=1; shift ;;
+    -h | --help) usage; exit 0 ;;
+    *) die 2 "unknown option '$1' (see --help)" ;;
+  esac
+done
+check_env "$env"
+root="${MOBIUS_ROOT:-.}"
+
+if ((latest)); then
+  [[ -z "$backup" ]] || die 2 "give --backup FILE or --latest, not both"
+  # Stamps sort in time order; a zip without its sidecar is an incomplete backup.
+  while IFS= read -r candidate; do
+    if [[ -f "$candidate.sha256" ]]; then
+      backup="$candidate"
+      break
+    fi
+  done < <(find "$root/backups" -maxdepth 1 -type f -name "dhash_${env}_*.zip" 2>/dev/null | sort -r)
+  [[ -n "$backup" ]] || die 1 "no complete backup of $env in $root/backups (make one with backup.sh --env $env)"
+  log "newest complete backup of $env: $backup"
+fi
+[[ -n "$backup" ]] || die 2 "--backup FILE (or --latest) is required"
+[[ -f "$backup" ]] || die 1 "backup $backup does not exist"
+[[ -f "$backup.sha256" ]] ||
+  die 1 "backup $backup has no sidecar $backup.sha256: it is incomplete; choose another backup"
+
+# 1. The check anyone can repeat by hand, before any MOBIUS code reads the zip.
+dir="$(dirname "$backup")"
+file="$(basename "$backup")"
+if ! (cd "$dir" && sha256sum --check --quiet -- "$file.sha256" >&2); then
+  die 1 "backup $backup does not match its sidecar $file.sha256; refusing to restore it"
+fi
+vlog "sha256sum -c passed for $backup"
+
+# 2. The rollback itself.
+rollback="$(mobius_bin mobius-rollback)"
+flags=()
+mapfile -t flags < <(mobius_flags)
+if [[ "$MOBIUS_DRY_RUN" == 1 ]]; then
+  flags+=(--dry-run)
+fi
+rc=0
+record="$("$rollback" --env "$env" --backup "$backup" "${args[@]}" "${flags[@]}")" || rc=$?
+if [[ -n "$record" ]]; then
+  printf '%s\n' "$record"
+fi
+vlog "mobius-rollback exit $rc"
+
+field() {
+  # The value of a string field of the record ("" for null or absent).
+  sed -n "s/.*\"$1\":\"\\([^\"\\\\]*\\)\".*/\\1/p" <<<"$record"
+}
+outcome="$(field outcome)"
+safety="$(field safety_backup)"
+target="$(field target)"
+
+# 3. What the operator needs next.
+if [[ "$MOBIUS_DRY_RUN" == 1 ]]; then
+  if ((rc == 0)); then
+    log "dry run: $backup verified; nothing was changed. Run again without --dry-run to restore it."
+  else
+    log "dry run: a real rollback from $backup would not go through (exit $rc); see above"
+  fi
+  exit "$rc"
+fi
+case "$outcome" in
+  success)
+    log "ROLLED BACK: $env (${target:-config/$env}) now holds the content of $backup, and the service answered healthy"
+    if [[ -n "$safety" ]]; then
+      log "the tree that was live is saved in $safety"
+      log "to undo this rollback: $0 --env $env --backup $safety"
+    else
+      log "no safety backup was taken: this rollback cannot be undone from a backup"
+    fi
+    log "next: watch the service (monitor.sh --env $env), check the history (mobius-verify --history --env $env), and record the incident"
+    ;;
+  failure)
+    log "ROLLBACK FAILED: the service stayed unhealthy with $backup's config; the previous tree was put back in ${target:-config/$env}"
+    log "next: pick an older backup (ls $root/backups | sort -r) or follow runbooks/rollback_runbook.md"
+    ;;
+  refused)
+    log "ROLLBACK REFUSED: $backup did not pass the checks (see above); nothing was changed"
+    log "next: pick another backup (ls $root/backups | sort -r) and try again"
+    ;;
+  *)
+    log "mobius-rollback failed (exit $rc); the live tree is either untouched or fully restored, never mixed"
+    log "next: run this command again (it finishes or undoes an interrupted rollback), then follow runbooks/rollback_runbook.md"
+    ;;
+esac
+exit "$rc"
