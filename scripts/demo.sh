@@ -99,7 +99,10 @@ say "deep verification of the backup"
 quiet "$MOBIUS_BIN_DIR/mobius-verify" "$backup"
 echo "    every entry matches the manifest"
 
-say "deploy a good config (version 1.5.0)"
+record() { quiet "$MOBIUS_BIN_DIR/mobius-history" --env "$env" "$@"; }
+
+say "deploy a good config (version 1.5.0), recorded in the history"
+record --action deploy --outcome started --detail version=1.5.0 --detail backup="$backup"
 set_config "1.5.0" true
 sleep 0.3
 
@@ -111,10 +114,12 @@ fi
 say "monitoring for 3s every $interval: expect pass"
 quiet "$deploy/monitor.sh" --env "$env" --duration 3s --interval "$interval"
 echo "    verdict: pass"
+record --action deploy --outcome success --detail version=1.5.0
 
 say "backup of the good config, then deploy a bad config (health down)"
 good_backup="$("$deploy/backup.sh" --env "$env")"
 echo "    $good_backup"
+record --action deploy --outcome started --detail version=1.6.0-bad --detail backup="$good_backup"
 set_config "1.6.0-bad" false
 
 if [[ -x "$deploy/rollback_dhash.sh" ]]; then
@@ -123,6 +128,7 @@ if [[ -x "$deploy/rollback_dhash.sh" ]]; then
   quiet "$deploy/monitor.sh" --env "$env" --duration 60s --interval "$interval" \
     --auto-rollback --backup "$good_backup" || rc=$?
   [[ "$rc" == 1 ]] || { printf 'demo.sh: expected a rollback verdict (exit 1), got %s\n' "$rc" >&2; exit 1; }
+  record --action deploy --outcome failure --detail version=1.6.0-bad --detail reason=rolled_back
   say "the service answers healthy again"
   curl -fsS "$url/health"
   echo
@@ -132,6 +138,7 @@ else
   quiet "$deploy/monitor.sh" --env "$env" --duration 60s --interval "$interval" || rc=$?
   [[ "$rc" == 1 ]] || { printf 'demo.sh: expected a rollback verdict (exit 1), got %s\n' "$rc" >&2; exit 1; }
   echo "    verdict: rollback (auto-rollback arrives with rollback_dhash.sh)"
+  record --action deploy --outcome failure --detail version=1.6.0-bad --detail reason=rollback_verdict
 fi
 
 say "the deployment history's hash chain"
@@ -140,6 +147,9 @@ say "the deployment history's hash chain"
 if [[ -x "$deploy/lcm_export.sh" ]]; then
   say "compliance export"
   quiet "$deploy/lcm_export.sh" --env "$env" --days 30
+  bundle="$(find "$root/exports" -maxdepth 1 -name "lcm_${env}_*.zip" | sort -r | head -n1)"
+  echo "    $bundle — deployments.csv:"
+  unzip -p "$bundle" deployments.csv | cut -d, -f1,4,5,8,11,12,13,16 | sed 's/^/      /'
 fi
 
 printf '\nDone. Artifacts in %s:\n' "$root"

@@ -62,6 +62,7 @@ pub fn script_cmd(name: &str, root: &Path) -> Command {
         "mobius-smoke",
         "mobius-rollback",
         "mobius-export",
+        "mobius-history",
     ] {
         bin(b);
     }

@@ -1,0 +1,7 @@
+use clap::Parser;
+
+fn main() {
+    let args = mobius_history::Args::parse();
+    let result = mobius_history::run(&args, &mut std::io::stdout().lock());
+    mobius_core::exit::finish("mobius-history", result)
+}
