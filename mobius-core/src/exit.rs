@@ -80,22 +80,28 @@ pub fn finish<E: ToolError + 'static>(tool: &str, result: Result<Exit, E>) -> ! 
             if is_broken_pipe_error(&err) {
                 Exit::Success
             } else {
-                let mut msg = err.to_string();
-                let mut source = err.source();
-                while let Some(cause) = source {
-                    let text = cause.to_string();
-                    if !msg.contains(&text) {
-                        msg.push_str(": ");
-                        msg.push_str(&text);
-                    }
-                    source = cause.source();
-                }
-                let _ = writeln!(std::io::stderr(), "{tool}: {msg}");
+                let _ = writeln!(std::io::stderr(), "{tool}: {}", error_chain(&err));
                 err.exit()
             }
         }
     };
     std::process::exit(code.code())
+}
+
+/// An error and its causes on one line, `outer: cause: root cause`, skipping a cause whose
+/// text the outer message already carries (thiserror's `{source}` interpolation).
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut msg = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !msg.contains(&text) {
+            msg.push_str(": ");
+            msg.push_str(&text);
+        }
+        source = cause.source();
+    }
+    msg
 }
 
 fn is_broken_pipe_error(err: &(dyn std::error::Error + 'static)) -> bool {

@@ -259,8 +259,9 @@ fn agent_config(args: &Args) -> Result<ureq::config::Config, Error> {
 /// it does so on a new thread. At a 10 ms interval that thread costs more CPU than the check
 /// itself, so an IP literal (the usual `http://127.0.0.1:8080/health`) is answered here;
 /// names still go through ureq's lookup and its timeout.
+/// Shared with mobius-smoke, whose checks hit the same kind of URL.
 #[derive(Debug, Default)]
-struct LiteralFirst(DefaultResolver);
+pub struct LiteralFirst(DefaultResolver);
 
 impl Resolver for LiteralFirst {
     fn resolve(

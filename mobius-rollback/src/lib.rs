@@ -53,6 +53,7 @@ use clap::Parser;
 use mobius_backup::BackupOptions;
 use mobius_core::backups::Manifest;
 use mobius_core::cli::{CommonArgs, EnvArg, Reporter};
+use mobius_core::exit::error_chain;
 use mobius_core::exit::EXIT_CODE_HELP;
 use mobius_core::history::{self, HistoryError};
 use mobius_core::jsonl::JsonlWriter;
@@ -363,20 +364,6 @@ fn record_history(ctx: &Ctx<'_>, rec: &RollbackRecord) -> Result<(), Error> {
         ctx.reporter.warn(w);
     }
     Ok(())
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut msg = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !msg.contains(&text) {
-            msg.push_str(": ");
-            msg.push_str(&text);
-        }
-        source = cause.source();
-    }
-    msg
 }
 
 /// The target must be a real directory (the swap replaces the directory itself; a symlink

@@ -6,8 +6,7 @@ use mobius_probe::check::{classify, round_ms};
 use serde_json::Value;
 use std::io::Read;
 use std::time::{Duration, Instant};
-use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
-use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
+use ureq::unversioned::transport::DefaultConnector;
 use ureq::Agent;
 
 /// Response bodies are read up to this many bytes; a longer one fails its check.
@@ -52,43 +51,11 @@ pub fn agent(timeout: Duration, jobs: usize) -> Agent {
         .max_idle_connections_per_host(jobs.max(1))
         .user_agent(format!("mobius-smoke/{}", mobius_core::VERSION))
         .build();
-    Agent::with_parts(config, DefaultConnector::new(), LiteralFirst::default())
-}
-
-/// ureq resolves the host of every request on a new thread when a timeout is set; an IP
-/// literal (the usual `http://127.0.0.1:8080`) needs no lookup, so it is answered here.
-#[derive(Debug, Default)]
-struct LiteralFirst(DefaultResolver);
-
-impl Resolver for LiteralFirst {
-    fn resolve(
-        &self,
-        uri: &ureq::http::Uri,
-        config: &ureq::config::Config,
-        timeout: NextTimeout,
-    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
-        let literal = uri.host().and_then(|h| {
-            let ip: std::net::IpAddr = h
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .parse()
-                .ok()?;
-            let port = uri.port_u16().or(match uri.scheme_str() {
-                Some("https") => Some(443),
-                Some("http") => Some(80),
-                _ => None,
-            })?;
-            Some(std::net::SocketAddr::new(ip, port))
-        });
-        match literal {
-            Some(addr) => {
-                let mut v = self.empty();
-                v.push(addr);
-                Ok(v)
-            }
-            None => self.0.resolve(uri, config, timeout),
-        }
-    }
+    Agent::with_parts(
+        config,
+        DefaultConnector::new(),
+        mobius_probe::LiteralFirst::default(),
+    )
 }
 
 /// The URL a check requests (templates already replaced).
