@@ -5,6 +5,8 @@
 set -euo pipefail
 # shellcheck source=../scripts/deploy/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/deploy/lib.sh"
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 usage() {
   cat <<'USAGE'
@@ -38,15 +40,10 @@ while (($#)); do
   esac
 done
 check_env "$env"
-for n in "$runs" "$size" "$files"; do
-  [[ "$n" =~ ^[1-9][0-9]*$ ]] || die 2 "--runs, --size and --files must be positive numbers"
-done
-for tool in hyperfine zip sha256sum python3 /usr/bin/time; do
-  command -v "$tool" >/dev/null 2>&1 || die 4 "$tool is needed for the benchmark; install it"
-done
+bench_positive "$runs" "$size" "$files"
+bench_require hyperfine zip sha256sum python3 /usr/bin/time
 
-bench_dir="$MOBIUS_REPO_DIR/bench"
-work="$bench_dir/work"
+work="$BENCH_WORK"
 tree_name="tree-$size-$files"
 tree="$work/$tree_name"
 out_m="$work/out-mobius"
@@ -59,24 +56,9 @@ if [[ "$MOBIUS_DRY_RUN" == 1 ]]; then
   exit 0
 fi
 
-mkdir -p "$work"
-# The marker sits beside the tree (inside, it would be archived): a generation cut short
-# is redone rather than benchmarked.
-if [[ ! -f "$tree.complete" ]]; then
-  log "generating $tree ($size MB, $files files; once)"
-  rm -rf "$tree"
-  python3 "$bench_dir/gen_tree.py" "$tree" "$size" "$files"
-  touch "$tree.complete"
-fi
-
-release_dir="${CARGO_TARGET_DIR:-$MOBIUS_REPO_DIR/target}/release"
-if ((build)); then
-  log "building release binaries (cargo build --release -p mobius-backup)"
-  cargo build --release --quiet --manifest-path "$MOBIUS_REPO_DIR/Cargo.toml" \
-    -p mobius-backup >&2 || die 4 "cargo build failed"
-fi
-bin="$release_dir/mobius-backup"
-[[ -x "$bin" ]] || die 4 "release binary missing: $bin (drop --no-build)"
+bench_tree "$size" "$files" >/dev/null
+bench_build "$build" mobius-backup
+bin="$BENCH_RELEASE/mobius-backup"
 
 q() { printf '%q' "$1"; }
 mobius_cmd="$(q "$bin") --env $(q "$env") --root $(q "$work") --source $(q "$tree_name") --out $(q "$out_m") --quiet > /dev/null"

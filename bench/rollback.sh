@@ -6,6 +6,8 @@
 set -euo pipefail
 # shellcheck source=../scripts/deploy/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/deploy/lib.sh"
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 usage() {
   cat <<'USAGE'
@@ -42,17 +44,11 @@ while (($#)); do
   esac
 done
 check_env "$env"
-for n in "$runs" "$size" "$files" "$threads"; do
-  [[ "$n" =~ ^[1-9][0-9]*$ ]] || die 2 "--runs, --size, --files and --threads must be positive numbers"
-done
-for tool in hyperfine unzip python3 diff; do
-  command -v "$tool" >/dev/null 2>&1 || die 4 "$tool is needed for the benchmark; install it"
-done
+bench_positive "$runs" "$size" "$files" "$threads"
+bench_require hyperfine unzip python3 diff
 
-bench_dir="$MOBIUS_REPO_DIR/bench"
-work="$bench_dir/work"
-tree_name="tree-$size-$files"
-tree="$work/$tree_name"
+work="$BENCH_WORK"
+tree="$work/tree-$size-$files"
 backup_dir="$work/rollback-in"
 broot="$work/rollback-root"
 live="$broot/config/$env"
@@ -64,36 +60,10 @@ if [[ "$MOBIUS_DRY_RUN" == 1 ]]; then
   exit 0
 fi
 
-mkdir -p "$work"
-# Same marker as bench/backup.sh: a generation cut short is redone rather than benchmarked.
-if [[ ! -f "$tree.complete" ]]; then
-  log "generating $tree ($size MB, $files files; once)"
-  rm -rf "$tree"
-  python3 "$bench_dir/gen_tree.py" "$tree" "$size" "$files"
-  touch "$tree.complete"
-fi
-
-release_dir="${CARGO_TARGET_DIR:-$MOBIUS_REPO_DIR/target}/release"
-if ((build)); then
-  log "building release binaries (cargo build --release -p mobius-backup -p mobius-rollback)"
-  cargo build --release --quiet --manifest-path "$MOBIUS_REPO_DIR/Cargo.toml" \
-    -p mobius-backup -p mobius-rollback >&2 || die 4 "cargo build failed"
-fi
-backup_bin="$release_dir/mobius-backup"
-rollback_bin="$release_dir/mobius-rollback"
-for bin in "$backup_bin" "$rollback_bin"; do
-  [[ -x "$bin" ]] || die 4 "release binary missing: $bin (drop --no-build)"
-done
-
-log "backing up $tree with mobius-backup"
-rm -rf "$backup_dir"
-mkdir -p "$backup_dir"
-"$backup_bin" --env "$env" --root "$work" --source "$tree_name" --out "$backup_dir" --quiet >/dev/null ||
-  die 4 "mobius-backup failed"
-zips=("$backup_dir"/*.zip)
-[[ ${#zips[@]} -eq 1 && -f "${zips[0]}" ]] || die 4 "expected one backup in $backup_dir"
-zip="${zips[0]}"
-vlog "backup: $zip ($(stat -c %s "$zip") bytes)"
+tree_name="$(bench_tree "$size" "$files")"
+bench_build "$build" mobius-backup mobius-rollback
+rollback_bin="$BENCH_RELEASE/mobius-rollback"
+zip="$(bench_backup "$env" "$tree_name" "$backup_dir")"
 
 q() { printf '%q' "$1"; }
 config_dir="$broot/config"
