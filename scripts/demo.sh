@@ -37,7 +37,8 @@ quiet() { if ((verbose)); then "$@"; else "$@" >/dev/null; fi; }
 if ((dry_run)); then
   cat <<PLAN
 demo.sh (dry run): would build the tools with cargo, start mobius-demo on 127.0.0.1:<free port>
-in a temporary root with the shipped config/, then run: backup.sh, mobius-verify, a good deploy,
+in a temporary root with the shipped config/, then run:
+deploy_dryrun.sh, migration_dryrun.sh, backup.sh, mobius-verify, a good deploy,
 smoke_tests.sh, monitor.sh (pass), a bad deploy, monitor.sh --auto-rollback (rollback),
 a health check, lcm_export.sh.
 PLAN
@@ -73,6 +74,17 @@ for f in "$root"/config/*/app.json "$root"/config/*/smoke.json; do
   [[ -f "$f" ]] && sed -i "s|http://127.0.0.1:8080|$url|g" "$f"
 done
 echo "    demo service at $url (pid $demo_pid), root $root"
+
+if [[ -x "$deploy/deploy_dryrun.sh" ]]; then
+  say "deployment dry run: config, free space, binaries, health URL, and the plan"
+  quiet "$deploy/deploy_dryrun.sh" --env "$env"
+  echo "    all checks passed"
+fi
+if [[ -x "$deploy/migration_dryrun.sh" ]]; then
+  say "migration dry run (Flyway-style validation of migrations/)"
+  quiet "$deploy/migration_dryrun.sh" --env "$env" --dir "$repo/migrations"
+  echo "    names, order and hashes valid"
+fi
 
 app="$root/config/$env/app.json"
 smoke="$root/config/$env/smoke.json"

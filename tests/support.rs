@@ -63,6 +63,7 @@ pub fn script_cmd(name: &str, root: &Path) -> Command {
         "mobius-rollback",
         "mobius-export",
         "mobius-history",
+        "mobius-notify",
     ] {
         bin(b);
     }

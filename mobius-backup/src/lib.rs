@@ -86,7 +86,7 @@ pub struct Args {
     /// [default: config/<env>/]
     #[arg(long = "source", value_name = "PATH")]
     pub sources: Vec<PathBuf>,
-    /// Directory the backups go to [default: <root>/backups]
+    /// Directory the backups go to; a relative one is relative to the root [default: <root>/backups]
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Backup name, the first part of the file name (letters, digits, '-')
@@ -125,7 +125,8 @@ impl BackupOptions {
     /// The directory the backups go to.
     pub fn out_dir(&self, root: &Root) -> PathBuf {
         match &self.out {
-            Some(dir) => dir.clone(),
+            // Relative to the root, like --source: one base for every path a user names.
+            Some(dir) => root.dir().join(dir),
             None => root.backups_dir(),
         }
     }

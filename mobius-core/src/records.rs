@@ -36,6 +36,10 @@ pub enum Record {
     Rollback(RollbackRecord),
     Export(ExportRecord),
     Pruned(PrunedRecord),
+    Migration(MigrationCheck),
+    MigrationsSummary(MigrationsSummary),
+    ConfigCheck(ConfigCheck),
+    Notification(NotificationRecord),
     #[serde(other)]
     Other,
 }
@@ -307,6 +311,75 @@ pub struct PrunedRecord {
     pub kind: String,
     /// Which retention rule, with the limit.
     pub reason: String,
+    pub dry_run: bool,
+}
+
+/// mobius-verify `--migrations`: one SQL migration file (or one applied migration whose file
+/// is gone).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MigrationCheck {
+    /// The file name inside the migrations directory.
+    pub file: String,
+    /// The version as written, `_` shown as `.` (empty when the name does not parse).
+    pub version: String,
+    pub description: String,
+    /// SHA-256 of the file's bytes (empty when the file is missing).
+    pub sha256: String,
+    /// `pending`, `applied`, `changed`, `missing` or `invalid`.
+    pub status: String,
+    /// What is wrong, for `changed`, `missing` and `invalid`.
+    pub problem: Option<String>,
+}
+
+/// mobius-verify `--migrations`: the totals, the last line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MigrationsSummary {
+    pub dir: String,
+    pub env: Option<String>,
+    pub ok: bool,
+    pub pending: u64,
+    pub applied: u64,
+    /// Migrations with status `changed`, `missing` or `invalid`.
+    pub problems: u64,
+    /// Said when there is nothing to check (e.g. no migrations directory).
+    pub note: Option<String>,
+}
+
+/// mobius-verify `--config`: whether an environment's configuration directory is deployable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigCheck {
+    pub env: String,
+    pub dir: String,
+    pub ok: bool,
+    /// JSON files parsed.
+    pub files: u64,
+    /// Kinds: `missing_dir`, `missing_file`, `unreadable`, `bad_json`, `bad_field`.
+    pub problems: Vec<Problem>,
+}
+
+/// mobius-notify: one notification rendered and sent (or, with `dry_run`, only rendered).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotificationRecord {
+    /// `slack`, `teams` or `email`.
+    pub channel: String,
+    /// The template's name, e.g. `rolled_back`.
+    pub template: String,
+    /// The event's environment, when known.
+    pub env: Option<String>,
+    /// The `seq` of the history event notified about, when it has one.
+    pub event_seq: Option<u64>,
+    /// Where it went, never a secret: the name of the webhook's variable
+    /// (`$MOBIUS_SLACK_WEBHOOK`) or `smtp://host:port`. Null in a dry run.
+    pub destination: Option<String>,
+    pub sent: bool,
+    /// The HTTP status of the webhook's answer, or the SMTP reply code to the message.
+    pub status: Option<u16>,
+    /// The email's subject line.
+    pub subject: Option<String>,
+    /// The rendered message; only in a dry run.
+    pub rendered: Option<String>,
+    pub bytes: u64,
+    pub duration_ms: u64,
     pub dry_run: bool,
 }
 

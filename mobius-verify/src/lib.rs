@@ -53,10 +53,28 @@
 //! ```
 //!
 //! Problem kinds are the constants in [`kind`].
+//!
+//! `--migrations DIR [--env E]` checks SQL migrations Flyway-style (see the `migrations`
+//! module docs): one `migration` record per file, then a `migrations_summary`:
+//!
+//! ```text
+//! {"type":"migration","file":"V2__add_index.sql","version":"2","description":"add_index","sha256":"…","status":"changed","problem":"V2__add_index.sql changed after it was applied: …"}
+//! {"type":"migrations_summary","dir":"migrations","env":"staging","ok":false,"pending":0,"applied":1,"problems":1,"note":null}
+//! ```
+//!
+//! `--config --env E` checks `config/<env>/` (app.json with an http(s) health_url, every JSON
+//! file parses) and prints one `config_check` record listing every problem.
 
+mod config;
 mod engine;
+mod migrations;
 mod problems;
 mod zipfmt;
+
+pub use config::check_config;
+pub use migrations::{
+    check_migrations, compare_versions, parse_name as parse_migration_name, MigrationsReport,
+};
 
 pub use engine::{EntryMeta, Method, OpenedBackup, Verified};
 pub use problems::{exit_for, is_malformed, kind, MAX_PROBLEMS};
@@ -67,7 +85,7 @@ use mobius_core::cli::{CommonArgs, Reporter};
 use mobius_core::exit::EXIT_CODE_HELP;
 use mobius_core::history::verify_chain;
 use mobius_core::jsonl::JsonlWriter;
-use mobius_core::records::{HistoryCheck, Record, VerifyRecord};
+use mobius_core::records::{ConfigCheck, HistoryCheck, Record, VerifyRecord};
 use mobius_core::{EnvName, Exit, ToolError};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -175,7 +193,7 @@ fn parse_name(s: &str) -> Result<String, String> {
     name = "mobius-verify",
     version,
     after_help = EXIT_CODE_HELP,
-    group(ArgGroup::new("what").required(true).multiple(true).args(["backups", "latest", "history"])),
+    group(ArgGroup::new("what").required(true).multiple(true).args(["backups", "latest", "history", "migrations", "config"])),
     long_about = "Verify MOBIUS backups and the deployment history.\n\n\
 Deep (default): the sidecar matches the file; the zip structure is sound; every entry's bytes \
 match the manifest's SHA-256 and size; no entry is missing, extra, unsafe or duplicated; the \
@@ -183,7 +201,20 @@ file name matches the manifest. --quick: the sidecar only.\n\n\
 Prints one JSON line per backup on stdout:\n  \
 {\"type\":\"verify\",\"path\":\"…zip\",\"ok\":false,\"mode\":\"deep\",\"entries\":12,\"problems\":[{\"kind\":\"sha256_mismatch\",\"entry\":\"app.json\",\"detail\":\"…\"}]}\n\
 and for --history:\n  \
-{\"type\":\"history_check\",\"env\":\"production\",\"path\":\"history/production.jsonl\",\"ok\":true,\"lines\":42,\"first_bad_line\":null,\"problem\":null}"
+{\"type\":\"history_check\",\"env\":\"production\",\"path\":\"history/production.jsonl\",\"ok\":true,\"lines\":42,\"first_bad_line\":null,\"problem\":null}\n\n\
+--migrations DIR [--env E]: every *.sql in DIR is named V<version>__<description>.sql (version: \
+digits separated by . or _, compared numerically, so V1 and V1.0 are duplicates); versions are \
+unique; no pending migration is below the newest applied one; a migration the history of E \
+records as applied (action migration, outcome applied, details {file, version, sha256}; record it \
+with mobius-history --env E --action migration --outcome applied --detail file=… --detail \
+version=… --detail sha256=…) is unchanged and still present. A missing DIR means no migrations \
+(exit 0, said in the summary's note). One record per migration, then the summary:\n  \
+{\"type\":\"migration\",\"file\":\"V1__create_items.sql\",\"version\":\"1\",\"description\":\"create_items\",\"sha256\":\"…\",\"status\":\"pending\",\"problem\":null}\n  \
+{\"type\":\"migrations_summary\",\"dir\":\"migrations\",\"env\":\"staging\",\"ok\":true,\"pending\":1,\"applied\":0,\"problems\":0,\"note\":null}\n\
+status is pending, applied, changed, missing or invalid.\n\n\
+--config --env E: config/E/ exists, app.json is there with an http(s) health_url, every *.json \
+file parses; one record listing every problem:\n  \
+{\"type\":\"config_check\",\"env\":\"staging\",\"dir\":\"config/staging\",\"ok\":false,\"files\":2,\"problems\":[{\"kind\":\"bad_json\",\"entry\":\"smoke.json\",\"detail\":\"…\"}]}"
 )]
 pub struct Args {
     /// Backup zips to verify
@@ -195,7 +226,13 @@ pub struct Args {
     /// Check the hash chain of <root>/history/<env>.jsonl and name the first bad line
     #[arg(long, requires = "env")]
     pub history: bool,
-    /// Environment for --latest and --history
+    /// Check the SQL migrations in DIR (against the history of --env when given)
+    #[arg(long, value_name = "DIR")]
+    pub migrations: Option<PathBuf>,
+    /// Check config/<env>/ of --env: app.json present with a health_url, every JSON file parses
+    #[arg(long, requires = "env")]
+    pub config: bool,
+    /// Environment for --latest, --history, --config and --migrations
     #[arg(long, value_name = "ENV")]
     pub env: Option<EnvName>,
     /// Backup name for --latest
@@ -276,7 +313,63 @@ pub fn run(args: &Args, stdout: impl Write) -> Result<Exit, Error> {
             }
         }
     }
+    if args.config {
+        if let Some(env) = &args.env {
+            let rec = check_config(&root, env)?;
+            out.write(&Record::ConfigCheck(rec.clone()))
+                .map_err(Error::Output)?;
+            report_config(&reporter, &rec);
+            if !rec.ok {
+                exit = exit.merge(Exit::Bad);
+            }
+        }
+    }
+    if let Some(dir) = &args.migrations {
+        let report = check_migrations(dir, &root, args.env.as_ref())?;
+        for check in &report.checks {
+            out.write(&Record::Migration(check.clone()))
+                .map_err(Error::Output)?;
+            match &check.problem {
+                Some(p) => reporter.error(format!("{} {}: {p}", check.status, check.file)),
+                None => reporter.detail(format!("{} {}", check.status, check.file)),
+            }
+        }
+        let s = &report.summary;
+        out.write(&Record::MigrationsSummary(s.clone()))
+            .map_err(Error::Output)?;
+        if let Some(note) = &s.note {
+            reporter.info(note);
+        }
+        reporter.info(format!(
+            "migrations in {}: {} applied, {} pending, {} problem{}",
+            s.dir,
+            s.applied,
+            s.pending,
+            s.problems,
+            if s.problems == 1 { "" } else { "s" }
+        ));
+        if !s.ok {
+            exit = exit.merge(Exit::Bad);
+        }
+    }
     Ok(exit)
+}
+
+fn report_config(reporter: &Reporter, rec: &ConfigCheck) {
+    if rec.ok {
+        reporter.info(format!(
+            "config {}: {} JSON file{} parse, app.json has a health_url",
+            rec.dir,
+            rec.files,
+            if rec.files == 1 { "" } else { "s" }
+        ));
+    }
+    for p in &rec.problems {
+        match &p.entry {
+            Some(e) => reporter.error(format!("config {e}: {}", p.detail)),
+            None => reporter.error(format!("config: {}", p.detail)),
+        }
+    }
 }
 
 /// Walks `history/<env>.jsonl`. A missing file is a failed check, said plainly.

@@ -60,3 +60,43 @@ mobius_flags() {
     printf '%s\n' --verbose
   fi
 }
+
+# notify ENV TEMPLATE [--var NAME=VALUE]...: sends TEMPLATE (rolled_back, rollback_failed,
+# deploy_started, deploy_succeeded) about ENV's last history event to every channel that is
+# configured: slack (MOBIUS_SLACK_WEBHOOK), teams (MOBIUS_TEAMS_WEBHOOK), email
+# (MOBIUS_SMTP_URL with MOBIUS_EMAIL_FROM and MOBIUS_EMAIL_TO). MOBIUS_RUNBOOK_URL, if set,
+# becomes the runbook button. A failed notification is reported loudly and never changes the
+# caller's exit code. MOBIUS_NOTIFY_SUPPRESS=1 turns it off (monitor.sh sets it for the
+# rollback it runs, so that one rollback sends one notification).
+notify() {
+  local env="$1" template="$2" channel notifier
+  shift 2
+  local -a channels=() vars=("$@")
+  [[ "${MOBIUS_NOTIFY_SUPPRESS:-0}" == 1 ]] && return 0
+  [[ -n "${MOBIUS_SLACK_WEBHOOK:-}" ]] && channels+=(slack)
+  [[ -n "${MOBIUS_TEAMS_WEBHOOK:-}" ]] && channels+=(teams)
+  [[ -n "${MOBIUS_SMTP_URL:-}" ]] && channels+=(email)
+  ((${#channels[@]})) || return 0
+  if [[ "$MOBIUS_DRY_RUN" == 1 ]]; then
+    log "dry run: would notify ${channels[*]}: $template"
+    return 0
+  fi
+  if [[ -n "${MOBIUS_RUNBOOK_URL:-}" ]]; then
+    vars+=(--var "runbook_url=$MOBIUS_RUNBOOK_URL")
+  fi
+  # mobius_bin dies when the binary cannot be found; in $( ) that only ends the subshell.
+  if ! notifier="$(mobius_bin mobius-notify)"; then
+    log "NOTIFICATION FAILED: mobius-notify not found; nobody was told: $template for $env"
+    return 0
+  fi
+  for channel in "${channels[@]}"; do
+    # The record is for machines; the caller's stdout carries its own records only.
+    if "$notifier" --channel "$channel" --template "$template" --env "$env" "${vars[@]}" \
+      >/dev/null; then
+      vlog "notified $channel: $template"
+    else
+      log "NOTIFICATION FAILED ($channel, $template for $env): see the message above; tell the team another way"
+    fi
+  done
+  return 0
+}

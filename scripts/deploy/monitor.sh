@@ -18,6 +18,8 @@ rollback rules (3 consecutive failures, success rate < 70% after 5 checks, P95 >
 at 5 consecutive checks, error rate > 5% at 5 consecutive checks). The verdict is
 recorded in history/ENV.jsonl. With --auto-rollback, a rollback verdict restores
 --backup at once via rollback_dhash.sh. The backup is verified before monitoring starts.
+Slack/Teams/email are told of the rollback's outcome when MOBIUS_SLACK_WEBHOOK,
+MOBIUS_TEAMS_WEBHOOK or MOBIUS_SMTP_URL is set (see mobius-notify --help).
 
 Replay a saved run:  mobius-judge < monitor_logs/ENV_<stamp>.jsonl
 
@@ -107,9 +109,13 @@ case "$judge_rc" in
       log "auto-rollback: restoring $backup"
       rollback_flags=()
       if [[ "$MOBIUS_VERBOSE" == 1 ]]; then rollback_flags+=(--verbose); fi
-      if "$rollback_script" --backup "$backup" --env "$env" "${rollback_flags[@]}"; then
+      # One rollback, one notification: this script sends it, with the verdict's context.
+      if MOBIUS_NOTIFY_SUPPRESS=1 "$rollback_script" --backup "$backup" --env "$env" \
+        "${rollback_flags[@]}"; then
         log "auto-rollback finished: $env restored from $backup and healthy"
+        notify "$env" rolled_back --var "reason=monitoring verdict: rollback (log: $log_file)"
       else
+        notify "$env" rollback_failed --var "reason=monitoring verdict: rollback (log: $log_file)"
         die 4 "AUTO-ROLLBACK FAILED for $env: follow runbooks/rollback_runbook.md now"
       fi
     else

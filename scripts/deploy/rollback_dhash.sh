@@ -24,6 +24,8 @@ backups/dhash_ENV_<stamp>.zip):
      within 60s. If the service stays unhealthy, the previous tree is put back.
   3. prints what was restored, where the safety backup is and how to undo it.
 The `rollback` record goes to stdout; messages to stderr.
+Slack/Teams/email are told the outcome (rolled_back / rollback_failed) when
+MOBIUS_SLACK_WEBHOOK, MOBIUS_TEAMS_WEBHOOK or MOBIUS_SMTP_URL is set (mobius-notify).
 
 --dry-run verifies and lists the files that would be added, changed and removed.
 
@@ -121,18 +123,22 @@ case "$outcome" in
       log "no safety backup was taken: this rollback cannot be undone from a backup"
     fi
     log "next: watch the service (monitor.sh --env $env), check the history (mobius-verify --history --env $env), and record the incident"
+    notify "$env" rolled_back
     ;;
   failure)
     log "ROLLBACK FAILED: the service stayed unhealthy with $backup's config; the previous tree was put back in ${target:-config/$env}"
     log "next: pick an older backup (ls $root/backups | sort -r) or follow runbooks/rollback_runbook.md"
+    notify "$env" rollback_failed
     ;;
   refused)
     log "ROLLBACK REFUSED: $backup did not pass the checks (see above); nothing was changed"
     log "next: pick another backup (ls $root/backups | sort -r) and try again"
+    notify "$env" rollback_failed
     ;;
   *)
     log "mobius-rollback failed (exit $rc); the live tree is either untouched or fully restored, never mixed"
     log "next: run this command again (it finishes or undoes an interrupted rollback), then follow runbooks/rollback_runbook.md"
+    notify "$env" rollback_failed
     ;;
 esac
 exit "$rc"

@@ -1,0 +1,816 @@
+//! mobius-notify: tells people what a deployment did. Renders a template (Slack Block Kit,
+//! Teams Adaptive Card, or a plain-text email) from a history event and sends it: Slack and
+//! Teams by HTTP POST to a webhook URL read from the environment, email over SMTP.
+//!
+//! Webhook URLs are secrets (whoever has one can post to the channel): they are read only
+//! from `MOBIUS_SLACK_WEBHOOK` / `MOBIUS_TEAMS_WEBHOOK`, never from argv, and are scrubbed
+//! from every message this tool prints.
+
+pub mod render;
+pub mod smtp;
+
+use clap::{Parser, ValueEnum};
+use mobius_core::cli::CommonArgs;
+use mobius_core::exit::EXIT_CODE_HELP;
+use mobius_core::jsonl::JsonlWriter;
+use mobius_core::records::{Event, NotificationRecord, Record};
+use mobius_core::redact::{redact_text, REDACTED};
+use mobius_core::{EnvName, Exit, ToolError};
+use render::{Context, RenderError};
+use serde_json::Value;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+const ABOUT_EXAMPLES: &str = "\
+Templates: DIR/<channel>/<name>.json (slack, teams) or DIR/email/<name>.txt, where DIR is
+--templates, else ROOT/templates/notifications if it exists, else the templates built into
+this binary: deploy_started, deploy_succeeded, rolled_back, rollback_failed.
+{{field}} is a field of the event (dotted: {{actor.user}}, {{details.reason}}) or a
+--var; {{#field}}...{{/field}} is kept only when the field is set, {{^field}}...{{/field}}
+only when it is not. A field the template needs that is missing is an error (exit 3).
+An email template's first line is `Subject: ...`, then a blank line, then the body.
+
+Environment (never on the command line; the webhook URLs are never printed):
+  MOBIUS_SLACK_WEBHOOK   Slack incoming-webhook URL (--channel slack)
+  MOBIUS_TEAMS_WEBHOOK   Teams incoming-webhook URL (--channel teams)
+  MOBIUS_SMTP_URL        smtp://host[:port] of a relay (--channel email; no TLS, no AUTH)
+  MOBIUS_EMAIL_FROM      sender address
+  MOBIUS_EMAIL_TO        recipients, comma-separated
+A channel whose variables are not set is a usage error (exit 2), except with --dry-run.
+
+Examples:
+  mobius-notify --channel slack --template rolled_back --env production \\
+      --var runbook_url=https://wiki.example/rollback
+  mobius-history --env staging --list | tail -n1 | mobius-notify --channel email --template deploy_started --event -
+  mobius-notify --channel teams --template rollback_failed --event event.json --dry-run
+
+Record:
+  {\"type\":\"notification\",\"channel\":\"slack\",\"template\":\"rolled_back\",\"env\":\"production\",\"event_seq\":42,\"destination\":\"$MOBIUS_SLACK_WEBHOOK\",\"sent\":true,\"status\":200,\"subject\":null,\"rendered\":null,\"bytes\":1234,\"duration_ms\":180,\"dry_run\":false}";
+
+/// Render a deployment notification from a history event and send it.
+#[derive(Debug, Parser)]
+#[command(
+    name = "mobius-notify",
+    version = mobius_core::VERSION,
+    about = "Renders a deployment notification from a history event and sends it to Slack, Teams or email",
+    after_help = format!("{ABOUT_EXAMPLES}\n\n{EXIT_CODE_HELP}")
+)]
+pub struct Args {
+    /// Where to send it
+    #[arg(long, value_enum)]
+    pub channel: Channel,
+    /// The template's name: deploy_started, deploy_succeeded, rolled_back, rollback_failed, ...
+    #[arg(long, value_name = "NAME", value_parser = template_name)]
+    pub template: String,
+    /// The event as JSON (an object, or JSON lines of which the last is used; `-` = stdin).
+    /// Default with --env: the last event of history/ENV.jsonl
+    #[arg(long, value_name = "FILE|-")]
+    pub event: Option<PathBuf>,
+    /// A value for a placeholder, NAME=VALUE (repeatable; wins over the event's field)
+    #[arg(long = "var", value_name = "NAME=VALUE", value_parser = var)]
+    pub vars: Vec<(String, String)>,
+    /// Directory of templates (<channel>/<name>.json|txt)
+    #[arg(long, value_name = "DIR", env = "MOBIUS_TEMPLATES")]
+    pub templates: Option<PathBuf>,
+    /// The environment: whose history's last event to use when no --event is given
+    #[arg(long, value_name = "ENV")]
+    pub env: Option<EnvName>,
+    /// Give up sending after this long (humantime: 10s, 1m)
+    #[arg(long, value_name = "DURATION", default_value = "20s", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Channel {
+    Slack,
+    Teams,
+    Email,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Slack => "slack",
+            Channel::Teams => "teams",
+            Channel::Email => "email",
+        }
+    }
+
+    fn extension(self) -> &'static str {
+        match self {
+            Channel::Email => "txt",
+            _ => "json",
+        }
+    }
+
+    /// The variable holding the webhook URL, for the webhook channels.
+    pub fn webhook_var(self) -> Option<&'static str> {
+        match self {
+            Channel::Slack => Some("MOBIUS_SLACK_WEBHOOK"),
+            Channel::Teams => Some("MOBIUS_TEAMS_WEBHOOK"),
+            Channel::Email => None,
+        }
+    }
+}
+
+fn template_name(s: &str) -> Result<String, String> {
+    let ok = !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_' || c == b'-');
+    if ok {
+        Ok(s.to_owned())
+    } else {
+        Err(format!(
+            "{s:?} is not a template name (a-z, 0-9, _ and -; e.g. rolled_back)"
+        ))
+    }
+}
+
+fn var(s: &str) -> Result<(String, String), String> {
+    let (k, v) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{:?} is not NAME=VALUE", redact_text(s)))?;
+    let ok = !k.is_empty()
+        && k.split('.').all(|p| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
+        });
+    if ok {
+        Ok((k.to_owned(), v.to_owned()))
+    } else {
+        Err(format!(
+            "{k:?} is not a placeholder name (a-z, 0-9, _, - and .)"
+        ))
+    }
+}
+
+/// The shipped templates, built in so the tool works wherever it is copied.
+const BUILTIN: &[(&str, &str, &str)] = &[
+    (
+        "slack",
+        "deploy_started",
+        include_str!("../../templates/notifications/slack/deploy_started.json"),
+    ),
+    (
+        "slack",
+        "deploy_succeeded",
+        include_str!("../../templates/notifications/slack/deploy_succeeded.json"),
+    ),
+    (
+        "slack",
+        "rolled_back",
+        include_str!("../../templates/notifications/slack/rolled_back.json"),
+    ),
+    (
+        "slack",
+        "rollback_failed",
+        include_str!("../../templates/notifications/slack/rollback_failed.json"),
+    ),
+    (
+        "teams",
+        "deploy_started",
+        include_str!("../../templates/notifications/teams/deploy_started.json"),
+    ),
+    (
+        "teams",
+        "deploy_succeeded",
+        include_str!("../../templates/notifications/teams/deploy_succeeded.json"),
+    ),
+    (
+        "teams",
+        "rolled_back",
+        include_str!("../../templates/notifications/teams/rolled_back.json"),
+    ),
+    (
+        "teams",
+        "rollback_failed",
+        include_str!("../../templates/notifications/teams/rollback_failed.json"),
+    ),
+    (
+        "email",
+        "deploy_started",
+        include_str!("../../templates/notifications/email/deploy_started.txt"),
+    ),
+    (
+        "email",
+        "deploy_succeeded",
+        include_str!("../../templates/notifications/email/deploy_succeeded.txt"),
+    ),
+    (
+        "email",
+        "rolled_back",
+        include_str!("../../templates/notifications/email/rolled_back.txt"),
+    ),
+    (
+        "email",
+        "rollback_failed",
+        include_str!("../../templates/notifications/email/rollback_failed.txt"),
+    ),
+];
+
+/// The names of the built-in templates.
+pub fn builtin_names() -> impl Iterator<Item = &'static str> {
+    BUILTIN
+        .iter()
+        .filter(|(c, _, _)| *c == "slack")
+        .map(|(_, n, _)| *n)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{channel} is not configured: set {vars} (read from the environment only)")]
+    NotConfigured { channel: &'static str, vars: String },
+    #[error("{var}: {msg}")]
+    BadSetting { var: &'static str, msg: String },
+    #[error("no template {path}: choose one of {known} or give --templates DIR")]
+    NoTemplate { path: String, known: String },
+    #[error("cannot read {path}")]
+    Read {
+        path: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("template {template}: {msg}")]
+    BadTemplate { template: String, msg: String },
+    #[error("template {template}: {source}")]
+    Render {
+        template: String,
+        #[source]
+        source: RenderError,
+    },
+    #[error("event {path}: {msg}")]
+    BadEvent { path: String, msg: String },
+    #[error("{channel} notification was not delivered: {msg}")]
+    Send { channel: &'static str, msg: String },
+    #[error("cannot write to stdout")]
+    Stdout(#[source] io::Error),
+}
+
+impl ToolError for Error {
+    fn exit(&self) -> Exit {
+        match self {
+            Error::NotConfigured { .. } | Error::BadSetting { .. } | Error::NoTemplate { .. } => {
+                Exit::Usage
+            }
+            Error::BadTemplate { .. } | Error::Render { .. } | Error::BadEvent { .. } => {
+                Exit::Malformed
+            }
+            Error::Read { .. } | Error::Send { .. } | Error::Stdout(_) => Exit::Runtime,
+        }
+    }
+}
+
+/// A rendered message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rendered {
+    /// The JSON body to POST.
+    Json(String),
+    Email {
+        subject: String,
+        body: String,
+    },
+}
+
+impl Rendered {
+    /// How it reads for a person (dry run).
+    pub fn display(&self) -> String {
+        match self {
+            Rendered::Json(s) => serde_json::from_str::<Value>(s)
+                .ok()
+                .and_then(|v| serde_json::to_string_pretty(&v).ok())
+                .unwrap_or_else(|| s.clone()),
+            Rendered::Email { subject, body } => format!("Subject: {subject}\n\n{body}"),
+        }
+    }
+}
+
+/// Finds a template: `dir/<channel>/<name>.<ext>`, or the built-in one when `dir` is None.
+/// Returns the text and a name for messages.
+pub fn load_template(
+    dir: Option<&Path>,
+    channel: Channel,
+    name: &str,
+) -> Result<(String, String), Error> {
+    let file = format!("{}/{name}.{}", channel.as_str(), channel.extension());
+    let known = || builtin_names().collect::<Vec<_>>().join(", ");
+    match dir {
+        Some(dir) => {
+            let path = dir.join(&file);
+            match std::fs::read_to_string(&path) {
+                Ok(text) => Ok((text, path.display().to_string())),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Err(Error::NoTemplate {
+                    path: path.display().to_string(),
+                    known: known(),
+                }),
+                Err(source) => Err(Error::Read {
+                    path: path.display().to_string(),
+                    source,
+                }),
+            }
+        }
+        None => BUILTIN
+            .iter()
+            .find(|(c, n, _)| *c == channel.as_str() && *n == name)
+            .map(|(_, _, t)| ((*t).to_owned(), format!("(built in) {file}")))
+            .ok_or_else(|| Error::NoTemplate {
+                path: format!("(built in) {file}"),
+                known: known(),
+            }),
+    }
+}
+
+/// Renders a template's text for a channel.
+pub fn render(
+    channel: Channel,
+    template: &str,
+    template_name: &str,
+    ctx: &Context<'_>,
+) -> Result<Rendered, Error> {
+    let render_err = |source| Error::Render {
+        template: template_name.to_owned(),
+        source,
+    };
+    let bad = |msg: String| Error::BadTemplate {
+        template: template_name.to_owned(),
+        msg,
+    };
+    match channel {
+        Channel::Slack | Channel::Teams => {
+            let tpl: Value =
+                serde_json::from_str(template).map_err(|e| bad(format!("not JSON: {e}")))?;
+            let v = render::render_json(&tpl, ctx).map_err(render_err)?;
+            let text = serde_json::to_string(&v).map_err(|e| bad(e.to_string()))?;
+            Ok(Rendered::Json(text))
+        }
+        Channel::Email => {
+            let text = template.replace("\r\n", "\n");
+            let (first, rest) = text.split_once('\n').unwrap_or((&text, ""));
+            let subject_tpl = first
+                .strip_prefix("Subject:")
+                .ok_or_else(|| bad("the first line must be `Subject: ...`".into()))?;
+            let body_tpl = rest
+                .strip_prefix('\n')
+                .ok_or_else(|| bad("a blank line must follow the Subject line".into()))?;
+            // Both parts at once, so one error names every missing field.
+            let mut missing = Vec::new();
+            let mut subject = String::new();
+            let mut body = String::new();
+            render::render_text_into(subject_tpl.trim(), ctx, &mut subject, &mut missing)
+                .map_err(render_err)?;
+            render::render_text_into(body_tpl, ctx, &mut body, &mut missing).map_err(render_err)?;
+            if !missing.is_empty() {
+                return Err(render_err(RenderError::Missing(missing)));
+            }
+            // One line: a newline from an event field must not end the header early.
+            let subject: String = subject
+                .chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .collect();
+            Ok(Rendered::Email {
+                subject: subject.trim().to_owned(),
+                body,
+            })
+        }
+    }
+}
+
+/// Reads the event: a JSON object, or JSON lines of which the last non-empty one is used.
+pub fn parse_event(text: &str, path: &str) -> Result<Value, Error> {
+    let bad = |msg: String| Error::BadEvent {
+        path: path.to_owned(),
+        msg,
+    };
+    let v = match serde_json::from_str::<Value>(text) {
+        Ok(v) => v,
+        Err(whole) => {
+            let last = text
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .ok_or_else(|| bad("empty: no event to notify about".into()))?;
+            serde_json::from_str::<Value>(last).map_err(|e| {
+                if text.trim().contains('\n') {
+                    bad(format!("last line is not JSON: {e}"))
+                } else {
+                    bad(format!("not JSON: {whole}"))
+                }
+            })?
+        }
+    };
+    if v.is_object() {
+        Ok(v)
+    } else {
+        Err(bad("not a JSON object".into()))
+    }
+}
+
+/// Everything that would reveal a webhook URL in a message: the URL itself, its path and
+/// query (where Slack and Teams keep the secret), then the usual secret patterns.
+fn scrub(msg: &str, secret: Option<&str>) -> String {
+    let mut s = msg.to_owned();
+    if let Some(url) = secret.filter(|u| !u.is_empty()) {
+        s = s.replace(url, REDACTED);
+        if let Some(after) = url.split_once("://").map(|(_, r)| r) {
+            if let Some(p) = after.find('/') {
+                let path = &after[p..];
+                if path.len() > 1 {
+                    s = s.replace(path, &format!("/{REDACTED}"));
+                }
+            }
+        }
+    }
+    redact_text(&s).into_owned()
+}
+
+fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// Posts `body` as JSON; returns the 2xx status. Errors are scrubbed of the URL.
+fn post_json(url: &str, body: &str, timeout: Duration) -> Result<u16, String> {
+    let config = ureq::Agent::config_builder()
+        .timeout_global(Some(timeout))
+        .http_status_as_error(false)
+        // A redirect would resend the secret-bearing request elsewhere; webhooks do not redirect.
+        .max_redirects(0)
+        .user_agent(format!("mobius-notify/{}", mobius_core::VERSION))
+        .build();
+    let agent: ureq::Agent = config.into();
+    let mut resp = agent
+        .post(url)
+        .content_type("application/json")
+        .send(body)
+        .map_err(|e| scrub(&mobius_core::exit::error_chain(&e), Some(url)))?;
+    let status = resp.status().as_u16();
+    if (200..300).contains(&status) {
+        return Ok(status);
+    }
+    let mut text = String::new();
+    let _ = resp
+        .body_mut()
+        .as_reader()
+        .take(400)
+        .read_to_string(&mut text);
+    let text: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    Err(scrub(
+        &format!("the webhook answered HTTP {status}: {text}"),
+        Some(url),
+    ))
+}
+
+pub fn run(args: &Args, stdin: &mut dyn Read, out: &mut dyn Write) -> Result<Exit, Error> {
+    let t0 = Instant::now();
+    let reporter = args.common.reporter("mobius-notify");
+    let root = args.common.root();
+    let channel = args.channel;
+    let dry_run = args.common.dry_run;
+
+    // Configuration first: a real send with nothing to send to fails before any work.
+    let webhook = channel.webhook_var().map(|v| (v, env_var(v)));
+    let email = if channel == Channel::Email {
+        Some((
+            env_var("MOBIUS_SMTP_URL"),
+            env_var("MOBIUS_EMAIL_FROM"),
+            env_var("MOBIUS_EMAIL_TO"),
+        ))
+    } else {
+        None
+    };
+    if !dry_run {
+        if let Some((var, None)) = webhook {
+            return Err(Error::NotConfigured {
+                channel: channel.as_str(),
+                vars: var.to_owned(),
+            });
+        }
+        if let Some((smtp, from, to)) = &email {
+            let unset: Vec<&str> = [
+                ("MOBIUS_SMTP_URL", smtp),
+                ("MOBIUS_EMAIL_FROM", from),
+                ("MOBIUS_EMAIL_TO", to),
+            ]
+            .iter()
+            .filter(|(_, v)| v.is_none())
+            .map(|(n, _)| *n)
+            .collect();
+            if !unset.is_empty() {
+                return Err(Error::NotConfigured {
+                    channel: "email",
+                    vars: unset.join(", "),
+                });
+            }
+        }
+    }
+    let secret = webhook.and_then(|(_, u)| u);
+    if let Some(url) = &secret {
+        if !(url.starts_with("https://") || url.starts_with("http://")) {
+            return Err(Error::BadSetting {
+                var: channel.webhook_var().unwrap_or_default(),
+                msg: "must be an https:// (or http://) URL".into(),
+            });
+        }
+    }
+
+    // The event.
+    let event = match (&args.event, &args.env) {
+        (Some(p), _) if p.as_os_str() == "-" => {
+            let mut text = String::new();
+            stdin
+                .read_to_string(&mut text)
+                .map_err(|source| Error::Read {
+                    path: "standard input".into(),
+                    source,
+                })?;
+            parse_event(&text, "standard input")?
+        }
+        (Some(p), _) => {
+            let text = std::fs::read_to_string(p).map_err(|source| Error::Read {
+                path: p.display().to_string(),
+                source,
+            })?;
+            parse_event(&text, &p.display().to_string())?
+        }
+        (None, Some(env)) => {
+            let path = root.history_file(env);
+            let mut last: Option<Event> = None;
+            mobius_core::history::for_each_event(&path, |_, ev| last = Some(ev)).map_err(
+                |source| Error::Read {
+                    path: path.display().to_string(),
+                    source,
+                },
+            )?;
+            let ev = last.ok_or_else(|| Error::BadEvent {
+                path: path.display().to_string(),
+                msg: "no event in it to notify about".into(),
+            })?;
+            serde_json::to_value(Record::Event(ev)).map_err(|e| Error::BadEvent {
+                path: path.display().to_string(),
+                msg: e.to_string(),
+            })?
+        }
+        (None, None) => Value::Object(serde_json::Map::new()),
+    };
+
+    // The template.
+    let dir = args.templates.clone().or_else(|| {
+        let d = root.dir().join("templates").join("notifications");
+        d.is_dir().then_some(d)
+    });
+    let (template, template_label) = load_template(dir.as_deref(), channel, &args.template)?;
+    reporter.detail(format!("template: {template_label}"));
+    let ctx = Context {
+        event: &event,
+        vars: &args.vars,
+    };
+    let rendered = render(channel, &template, &template_label, &ctx)?;
+
+    let env = args
+        .env
+        .as_ref()
+        .map(ToString::to_string)
+        .or_else(|| event.get("env").and_then(Value::as_str).map(str::to_owned));
+    let mut rec = NotificationRecord {
+        channel: channel.as_str().to_owned(),
+        template: args.template.clone(),
+        env,
+        event_seq: event.get("seq").and_then(Value::as_u64),
+        destination: None,
+        sent: false,
+        status: None,
+        subject: match &rendered {
+            Rendered::Email { subject, .. } => Some(subject.clone()),
+            Rendered::Json(_) => None,
+        },
+        rendered: None,
+        bytes: 0,
+        duration_ms: 0,
+        dry_run,
+    };
+
+    if dry_run {
+        let text = rendered.display();
+        reporter.info(format!(
+            "dry run: would send this {} notification:\n{text}",
+            channel.as_str()
+        ));
+        rec.bytes = text.len() as u64;
+        rec.rendered = Some(scrub(&text, secret.as_deref()));
+    } else {
+        match (&rendered, channel.webhook_var(), &secret, &email) {
+            (Rendered::Json(body), Some(var), Some(url), _) => {
+                rec.destination = Some(format!("${var}"));
+                rec.bytes = body.len() as u64;
+                let status = post_json(url, body, args.timeout).map_err(|msg| Error::Send {
+                    channel: channel.as_str(),
+                    msg: format!("POST to ${var} failed: {msg}"),
+                })?;
+                rec.status = Some(status);
+            }
+            (Rendered::Email { subject, body }, _, _, Some((Some(url), Some(from), Some(to)))) => {
+                let server = smtp::Server::parse(url).map_err(|msg| Error::BadSetting {
+                    var: "MOBIUS_SMTP_URL",
+                    msg: scrub(&msg, None),
+                })?;
+                smtp::check_address(from).map_err(|msg| Error::BadSetting {
+                    var: "MOBIUS_EMAIL_FROM",
+                    msg,
+                })?;
+                let to: Vec<String> = to
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|t| !t.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+                if to.is_empty() {
+                    return Err(Error::BadSetting {
+                        var: "MOBIUS_EMAIL_TO",
+                        msg: "no recipient in it".into(),
+                    });
+                }
+                for t in &to {
+                    smtp::check_address(t).map_err(|msg| Error::BadSetting {
+                        var: "MOBIUS_EMAIL_TO",
+                        msg,
+                    })?;
+                }
+                let host = helo_name();
+                let mail = smtp::Mail {
+                    from,
+                    to: &to,
+                    subject,
+                    body,
+                    helo: &host,
+                };
+                rec.destination = Some(server.to_string());
+                rec.bytes = body.len() as u64;
+                let code = smtp::send(&server, &mail, args.timeout).map_err(|e| Error::Send {
+                    channel: "email",
+                    msg: scrub(&mobius_core::exit::error_chain(&e), None),
+                })?;
+                rec.status = Some(code);
+            }
+            // Configuration was checked above; this is unreachable short of a bug, and a
+            // bug here must not pretend the message went out.
+            _ => {
+                return Err(Error::NotConfigured {
+                    channel: channel.as_str(),
+                    vars: "its variables".into(),
+                })
+            }
+        }
+        rec.sent = true;
+        reporter.info(format!(
+            "sent {} notification {} for {}",
+            channel.as_str(),
+            args.template,
+            rec.env.as_deref().unwrap_or("(no env)")
+        ));
+    }
+    rec.duration_ms = mobius_core::time::millis(t0.elapsed());
+    JsonlWriter::new(out)
+        .write(&Record::Notification(rec))
+        .map_err(Error::Stdout)?;
+    Ok(Exit::Success)
+}
+
+/// This host's name for EHLO: letters, digits, `-` and `.` only.
+fn helo_name() -> String {
+    let host = mobius_core::history::actor().host;
+    let clean: String = host
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.'))
+        .collect();
+    if clean.is_empty() {
+        "localhost".into()
+    } else {
+        clean
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+    use serde_json::json;
+
+    #[test]
+    fn cli_is_consistent() {
+        Args::command().debug_assert();
+    }
+
+    fn sample_event() -> Value {
+        json!({"type": "event", "seq": 12, "ts": "2026-11-26T12:00:00.000Z", "env": "production",
+               "action": "rollback", "outcome": "success",
+               "actor": {"user": "ops", "host": "web1"},
+               "details": {"backup": "backups/dhash_production_20261126T110000.000Z.zip",
+                           "sha256": "ab", "safety_backup": "backups/pre-rollback_production_x.zip",
+                           "files_restored": 3, "reason": "3 consecutive \"failed\" checks\nat 12:00",
+                           "version": "1.5.0", "commit": "3f2c1ab",
+                           "health": {"checks": 3, "ok": true, "url": "http://127.0.0.1:1/health"}},
+               "prev": "00"})
+    }
+
+    #[test]
+    fn every_builtin_template_renders_with_and_without_optional_fields() {
+        let full = sample_event();
+        let bare = json!({"seq": 1, "ts": "t", "env": "staging", "action": "rollback",
+                          "outcome": "failure", "actor": {"user": "u", "host": "h"}, "details": {}});
+        let vars = [
+            (
+                "runbook_url".to_owned(),
+                "https://wiki.example/rb".to_owned(),
+            ),
+            ("log_url".to_owned(), "https://ci.example/log/1".to_owned()),
+        ];
+        let mut n = 0;
+        for (channel, name, _) in BUILTIN {
+            let ch = Channel::from_str(channel, true).unwrap();
+            let (tpl, label) = load_template(None, ch, name).unwrap();
+            for (ev, vars) in [(&full, &vars[..]), (&bare, &[][..])] {
+                let ctx = Context { event: ev, vars };
+                let r = render(ch, &tpl, &label, &ctx).unwrap_or_else(|e| panic!("{label}: {e}"));
+                match r {
+                    Rendered::Json(s) => {
+                        let v: Value = serde_json::from_str(&s).unwrap();
+                        assert!(!s.contains("{{"), "{label}: {s}");
+                        assert!(!s.contains(render::IF_KEY), "{label}: {s}");
+                        assert!(s.contains(ev["env"].as_str().unwrap()), "{label}");
+                        let has_buttons = s.contains("wiki.example/rb");
+                        assert_eq!(has_buttons, !vars.is_empty(), "{label}: {v}");
+                    }
+                    Rendered::Email { subject, body } => {
+                        assert!(subject.contains(ev["env"].as_str().unwrap()), "{label}");
+                        assert!(!body.contains("{{") && !subject.contains("{{"), "{label}");
+                        assert!(!subject.contains('\n'));
+                    }
+                }
+                n += 1;
+            }
+        }
+        assert_eq!(n, 24);
+        assert_eq!(
+            builtin_names().collect::<Vec<_>>(),
+            [
+                "deploy_started",
+                "deploy_succeeded",
+                "rolled_back",
+                "rollback_failed"
+            ]
+        );
+    }
+
+    #[test]
+    fn email_template_shape_is_checked() {
+        let ev = sample_event();
+        let ctx = Context {
+            event: &ev,
+            vars: &[],
+        };
+        for bad in ["no subject\n\nbody", "Subject: x\nbody right away"] {
+            assert!(matches!(
+                render(Channel::Email, bad, "t", &ctx),
+                Err(Error::BadTemplate { .. })
+            ));
+        }
+        let r = render(
+            Channel::Email,
+            "Subject: {{env}} {{x}}\r\n\r\n{{y}}",
+            "t",
+            &ctx,
+        );
+        match r {
+            Err(e @ Error::Render { .. }) => {
+                assert_eq!(e.exit(), Exit::Malformed);
+                assert!(e.to_string().contains("x, y"), "{e}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn events_from_object_or_json_lines() {
+        assert_eq!(parse_event("{\"a\":1}", "f").unwrap()["a"], 1);
+        let lines = "{\"seq\":1}\n{\"seq\":2}\n\n";
+        assert_eq!(parse_event(lines, "f").unwrap()["seq"], 2);
+        for bad in ["", "[1]", "{\"seq\":1}\nnope", "nope"] {
+            assert!(
+                matches!(parse_event(bad, "f"), Err(Error::BadEvent { .. })),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn scrub_hides_the_url_and_its_path() {
+        let url = "https://hooks.slack.com/services/T000/B000/XXXXSECRET";
+        let msg = format!("POST {url} failed; retry /services/T000/B000/XXXXSECRET");
+        let s = scrub(&msg, Some(url));
+        assert!(!s.contains("XXXXSECRET"), "{s}");
+        assert!(s.contains(REDACTED));
+    }
+}
