@@ -4,31 +4,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use mobius_core::records::Record;
-use mobius_tests::{bin, records, script_cmd, stderr_of, temp_root, Demo};
-use std::io::{Read, Write};
+use mobius_tests::{bin, http_status, records, script_cmd, stderr_of, temp_root, Demo};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 const ENV: &str = "staging";
 
-fn status_of(url: &str) -> Option<u16> {
-    let rest = url.strip_prefix("http://")?;
-    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
-    let mut s = std::net::TcpStream::connect(host).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        s,
-        "GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut text = String::new();
-    s.read_to_string(&mut text).ok()?;
-    text.split_whitespace().nth(1)?.parse().ok()
-}
-
 fn wait_for(url: &str, want: u16) -> bool {
     (0..100).any(|_| {
-        let ok = status_of(url) == Some(want);
+        let ok = http_status(url) == Some(want);
         if !ok {
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -88,7 +72,7 @@ fn rollback_dhash_restores_the_backup_and_the_demo_is_healthy_again() {
         "{}",
         stderr_of(&out)
     );
-    assert_eq!(status_of(&health), Some(503));
+    assert_eq!(http_status(&health), Some(503));
 
     let out = script_cmd("rollback_dhash.sh", root)
         .args(["--env", ENV, "--backup"])
@@ -107,7 +91,7 @@ fn rollback_dhash_restores_the_backup_and_the_demo_is_healthy_again() {
     assert_eq!(rec.changed, 1);
     assert!(rec.health.unwrap().ok);
     assert_eq!(std::fs::read(app_json(root)).unwrap(), good);
-    assert_eq!(status_of(&health), Some(200));
+    assert_eq!(http_status(&health), Some(200));
     // The operator is told where the safety backup is and how to undo.
     let safety = rec.safety_backup.unwrap();
     assert!(Path::new(&safety).is_file() || root.join(&safety).is_file());
@@ -169,7 +153,7 @@ fn monitor_auto_rollback_restores_the_backup_and_ends_healthy() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("auto-rollback finished"), "{err}");
     assert_eq!(std::fs::read(app_json(root)).unwrap(), good);
-    assert_eq!(status_of(&health), Some(200));
+    assert_eq!(http_status(&health), Some(200));
     let hist = std::fs::read_to_string(root.join("history").join(format!("{ENV}.jsonl"))).unwrap();
     assert!(
         hist.lines()

@@ -17,9 +17,8 @@
 //! the runbooks read with production defaults (MONITOR_DURATION, ...).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use mobius_tests::{bin, bin_dir, repo_dir, temp_root, Demo};
+use mobius_tests::{bin, bin_dir, http_status, repo_dir, temp_root, Demo};
 use std::fs::File;
-use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -166,25 +165,10 @@ fn replace_in(path: &Path, from: &str, to: &str) {
     std::fs::write(path, text.replace(from, to)).unwrap();
 }
 
-fn health_status(url: &str) -> Option<u16> {
-    let rest = url.strip_prefix("http://")?;
-    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
-    let mut s = std::net::TcpStream::connect(host).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        s,
-        "GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut text = String::new();
-    s.read_to_string(&mut text).ok()?;
-    text.split_whitespace().nth(1)?.parse().ok()
-}
-
 /// Waits until the demo (which re-reads app.json within ~100 ms) answers `want`.
 fn wait_for_health(url: &str, want: u16) {
     let healthy = (0..100).any(|_| {
-        let ok = health_status(url) == Some(want);
+        let ok = http_status(url) == Some(want);
         if !ok {
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -384,7 +368,7 @@ fn the_runbooks_run_as_written_against_the_demo_service() {
     // The emergency rollback restored the backup taken before the deploy, and the failed
     // rehearsal at the end put that tree back.
     assert_eq!(std::fs::read(app_json(root)).unwrap(), good);
-    assert_eq!(health_status(&health), Some(200));
+    assert_eq!(http_status(&health), Some(200));
     let h = history(root);
     for want in [
         ("rollback", "success"),
