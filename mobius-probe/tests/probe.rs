@@ -584,38 +584,7 @@ fn bad_certificate_is_tls_and_a_trusted_one_passes() {
 
 // ---- against the real mobius-demo ----
 
-/// The mobius-demo binary of this build. `cargo test --workspace` builds it; running only
-/// this crate's tests builds it once here.
-fn demo_bin() -> std::path::PathBuf {
-    static BUILD: std::sync::Once = std::sync::Once::new();
-    // target/<profile>/deps/<this test> → target/<profile>/mobius-demo
-    let exe = std::env::current_exe().unwrap();
-    let path = exe.parent().unwrap().parent().unwrap().join("mobius-demo");
-    if !path.exists() {
-        BUILD.call_once(|| {
-            let status = Command::new(env!("CARGO"))
-                .args(["build", "-p", "mobius-demo", "--bin", "mobius-demo"])
-                .current_dir(env!("CARGO_MANIFEST_DIR"))
-                .status()
-                .unwrap();
-            assert!(status.success(), "cargo build -p mobius-demo failed");
-        });
-    }
-    assert!(path.exists(), "{} not built", path.display());
-    path
-}
-
-struct Demo {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Demo {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use mobius_tests::Demo;
 
 fn write_app(root: &Path, healthy: bool) {
     let dir = root.join("config/staging");
@@ -631,28 +600,7 @@ fn write_app(root: &Path, healthy: bool) {
 
 fn start_demo(root: &Path) -> Demo {
     write_app(root, true);
-    let mut child = Command::new(demo_bin())
-        .args([
-            "--env",
-            "staging",
-            "--listen",
-            "127.0.0.1:0",
-            "--quiet",
-            "--root",
-        ])
-        .arg(root)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
-    Demo {
-        child,
-        url: v["url"].as_str().unwrap().to_string(),
-    }
+    Demo::start(root, "staging")
 }
 
 #[test]

@@ -547,7 +547,7 @@ fn against_the_demo_a_good_backup_heals_and_a_bad_one_is_rolled_back_itself() {
         &config(&root),
         &[("app.json".into(), app_json("http://127.0.0.1:1", true, "0"))],
     );
-    let demo = Demo::start(&root);
+    let demo = Demo::start(&root, ENV);
     let health = format!("{}/health", demo.url);
     // The good state, backed up by mobius-backup.
     make_tree(

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -757,40 +757,7 @@ fn junit_that_cannot_be_written_is_exit_4() {
 
 // ---- against the real mobius-demo, with the shipped specs ----
 
-fn demo_bin() -> PathBuf {
-    static BUILD: std::sync::Once = std::sync::Once::new();
-    // target/<profile>/deps/<this test> → target/<profile>/mobius-demo
-    let exe = std::env::current_exe().unwrap();
-    let path = exe.parent().unwrap().parent().unwrap().join("mobius-demo");
-    if !path.exists() {
-        BUILD.call_once(|| {
-            let status = Command::new(env!("CARGO"))
-                .args(["build", "-p", "mobius-demo", "--bin", "mobius-demo"])
-                .current_dir(env!("CARGO_MANIFEST_DIR"))
-                .status()
-                .unwrap();
-            assert!(status.success(), "cargo build -p mobius-demo failed");
-        });
-    }
-    assert!(path.exists(), "{} not built", path.display());
-    path
-}
-
-struct Demo {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Demo {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn repo_config() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../config")
-}
+use mobius_tests::Demo;
 
 /// A root with the shipped config of `env` (app.json changed by `edit`), and a demo serving
 /// it; app.json is then pointed at the demo's port.
@@ -799,25 +766,15 @@ fn demo_root(env: &str, edit: impl Fn(String) -> String) -> (tempfile::TempDir, 
     let cfg = root.path().join("config").join(env);
     std::fs::create_dir_all(&cfg).unwrap();
     for f in ["app.json", "smoke.json"] {
-        std::fs::copy(repo_config().join(env).join(f), cfg.join(f)).unwrap();
+        std::fs::copy(
+            mobius_tests::repo_dir().join("config").join(env).join(f),
+            cfg.join(f),
+        )
+        .unwrap();
     }
     let app = cfg.join("app.json");
     std::fs::write(&app, edit(std::fs::read_to_string(&app).unwrap())).unwrap();
-    let mut child = Command::new(demo_bin())
-        .args(["--env", env, "--listen", "127.0.0.1:0", "--quiet", "--root"])
-        .arg(root.path())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
-    let demo = Demo {
-        child,
-        url: v["url"].as_str().unwrap().to_owned(),
-    };
+    let demo = Demo::start(root.path(), env);
     let text = std::fs::read_to_string(&app).unwrap();
     std::fs::write(&app, text.replace("http://127.0.0.1:8080", &demo.url)).unwrap();
     (root, demo)

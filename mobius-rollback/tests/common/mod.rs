@@ -9,11 +9,11 @@ use mobius_core::digest::{sha256_hex, sidecar_line};
 use mobius_core::records::{Record, RollbackRecord};
 use mobius_core::{EnvName, Root};
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 pub const ENV: &str = "staging";
@@ -356,22 +356,7 @@ pub fn health_server(status: u16) -> String {
     url
 }
 
-/// The status of one GET, or None when nothing answered.
-pub fn http_status(url: &str) -> Option<u16> {
-    let rest = url.strip_prefix("http://")?;
-    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
-    let mut s = std::net::TcpStream::connect(host).ok()?;
-    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
-        .ok()?;
-    write!(
-        s,
-        "GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut text = String::new();
-    s.read_to_string(&mut text).ok()?;
-    text.split_whitespace().nth(1)?.parse().ok()
-}
+pub use mobius_tests::http_status;
 
 /// Polls until `url` answers `want` (the demo re-reads its config within ~100 ms).
 pub fn wait_for_status(url: &str, want: u16) -> bool {
@@ -384,51 +369,4 @@ pub fn wait_for_status(url: &str, want: u16) -> bool {
     false
 }
 
-/// The mobius-demo binary of this build, built when running this crate's tests alone.
-fn demo_bin() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let path = exe.parent().unwrap().parent().unwrap().join("mobius-demo");
-    if !path.exists() {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "-p", "mobius-demo", "--bin", "mobius-demo"])
-            .status()
-            .unwrap();
-        assert!(status.success(), "cargo build -p mobius-demo failed");
-    }
-    path
-}
-
-/// mobius-demo on a free port, following `<root>/config/<env>/app.json`; killed on drop.
-pub struct Demo {
-    child: Child,
-    pub url: String,
-}
-
-impl Demo {
-    pub fn start(root: &Path) -> Demo {
-        let mut child = Command::new(demo_bin())
-            .args(["--env", ENV, "--listen", "127.0.0.1:0", "--root"])
-            .arg(root)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
-        Demo {
-            child,
-            url: v["url"].as_str().unwrap().to_owned(),
-        }
-    }
-}
-
-impl Drop for Demo {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+pub use mobius_tests::Demo;
