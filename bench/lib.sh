@@ -2,6 +2,10 @@
 # Shared by the bench/*.sh scripts (sourced after scripts/deploy/lib.sh): the generated
 # benchmark tree, release builds, and a fresh mobius-backup of the tree. Each benchmark keeps
 # only what is its own: the peer it is measured against.
+#
+# The benchmarks are Linux-only, unlike scripts/deploy/ (see the top of its lib.sh): they
+# measure with GNU /usr/bin/time -f %M, stat -c, date -d and %N, nproc, and compare against
+# GNU sha256sum.
 
 BENCH_DIR="$MOBIUS_REPO_DIR/bench"
 BENCH_WORK="$BENCH_DIR/work"

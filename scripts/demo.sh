@@ -16,6 +16,10 @@ USAGE
 }
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# For mobius_sha256sum and MOBIUS_ENV_RE; like the deploy scripts, this runs on macOS's bash
+# 3.2 and BSD tools too (see the top of lib.sh).
+# shellcheck source=deploy/lib.sh
+source "$repo/scripts/deploy/lib.sh"
 root="" env="production" interval="200ms" dry_run=0 verbose=0
 while (($#)); do
   case "$1" in
@@ -28,7 +32,7 @@ while (($#)); do
     *) printf 'demo.sh: unknown option %s (see --help)\n' "$1" >&2; exit 2 ;;
   esac
 done
-[[ "$env" =~ ^[a-z][a-z0-9_-]{0,31}$ ]] || { printf 'demo.sh: invalid --env %s\n' "$env" >&2; exit 2; }
+[[ "$env" =~ $MOBIUS_ENV_RE ]] || { printf 'demo.sh: invalid --env %s\n' "$env" >&2; exit 2; }
 
 step=0
 say() { step=$((step + 1)); printf '\n[%d] %s\n' "$step" "$*"; }
@@ -71,7 +75,11 @@ url="$(sed -n 's/.*"url":"\([^"]*\)".*/\1/p' "$demo_out")"
 [[ -n "$url" ]] || { printf 'demo.sh: mobius-demo did not start; see %s\n' "$root/demo.log" >&2; exit 4; }
 # The shipped config points at port 8080; this run's demo listens elsewhere.
 for f in "$root"/config/*/app.json "$root"/config/*/smoke.json; do
-  [[ -f "$f" ]] && sed -i "s|http://127.0.0.1:8080|$url|g" "$f"
+  # -i with an attached suffix is the in-place edit GNU and BSD sed both understand.
+  if [[ -f "$f" ]]; then
+    sed -i.orig "s|http://127.0.0.1:8080|$url|g" "$f"
+    rm -f -- "$f.orig"
+  fi
 done
 echo "    demo service at $url (pid $demo_pid), root $root"
 
@@ -105,7 +113,7 @@ set_config() {
 say "backup of config/$env (SHA-256 verified)"
 backup="$("$deploy/backup.sh" --env "$env")"
 echo "    $backup"
-(cd "$(dirname "$backup")" && sha256sum -c "$(basename "$backup").sha256")
+(cd "$(dirname "$backup")" && mobius_sha256sum -c "$(basename "$backup").sha256")
 
 say "deep verification of the backup"
 quiet "$MOBIUS_BIN_DIR/mobius-verify" "$backup"
@@ -166,5 +174,9 @@ fi
 
 printf '\nDone. Artifacts in %s:\n' "$root"
 for d in backups monitor_logs history premerge_artifacts exports; do
-  [[ -d "$root/$d" ]] && printf '  %-20s %s\n' "$d/" "$(find "$root/$d" -maxdepth 1 -mindepth 1 | wc -l) item(s)"
+  if [[ -d "$root/$d" ]]; then
+    n="$(find "$root/$d" -maxdepth 1 -mindepth 1 | wc -l)"
+    # $(( )) drops the blanks BSD wc puts before the count.
+    printf '  %-20s %s item(s)\n' "$d/" "$((n))"
+  fi
 done

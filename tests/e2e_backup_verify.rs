@@ -2,6 +2,8 @@
 //! `config/production`, check it with the real `sha256sum -c` and with `mobius-verify`,
 //! corrupt it, and see verify fail naming the problem.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// The deploy scripts are bash, checked with the real sha256sum: Unix tools.
+#![cfg(unix)]
 
 use mobius_core::records::Record;
 use mobius_tests::{bin, records, script_cmd, stderr_of, temp_root};

@@ -2,6 +2,8 @@
 //! within the documented number of checks with a reason; replaying the saved log gives the
 //! same verdicts.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// The deploy scripts are bash: Unix tools.
+#![cfg(unix)]
 
 use mobius_core::records::{Decision, Record, Rule};
 use mobius_tests::{bin, records, script_cmd, stderr_of, temp_root, Demo};

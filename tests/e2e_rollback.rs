@@ -2,6 +2,8 @@
 //! unhealthy, the emergency procedure restores it and the demo is healthy again; and
 //! monitor.sh --auto-rollback does the same on its own when the judge says roll back.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// The deploy scripts are bash, and the rollback swaps by inode: Unix behaviour.
+#![cfg(unix)]
 
 use mobius_core::records::Record;
 use mobius_tests::{bin, http_status, records, script_cmd, stderr_of, temp_root, Demo};

@@ -2,6 +2,8 @@
 //! passes and leaves junit.xml + smoke.jsonl under premerge_artifacts/ and a history event; a
 //! bad config fails naming the check and the expectation; --dry-run sends and writes nothing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// The deploy scripts are bash: Unix tools.
+#![cfg(unix)]
 
 use mobius_core::records::{Event, Record};
 use mobius_tests::{bin, records, script_cmd, stderr_of, temp_root, Demo};

@@ -16,6 +16,8 @@
 //! scripts/ linked in), the binaries and scripts on PATH, and short durations in the variables
 //! the runbooks read with production defaults (MONITOR_DURATION, ...).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// The runbooks are bash, run with a symlinked scripts/: Unix behaviour.
+#![cfg(unix)]
 
 use mobius_tests::{bin, bin_dir, http_status, repo_dir, temp_root, Demo};
 use std::fs::File;

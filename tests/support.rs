@@ -31,7 +31,7 @@ pub fn bin_dir() -> PathBuf {
 static BUILD: Once = Once::new();
 
 pub fn bin(name: &str) -> PathBuf {
-    let path = bin_dir().join(name);
+    let path = bin_dir().join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
     if !path.exists() {
         BUILD.call_once(|| {
             let status = Command::new(env!("CARGO"))

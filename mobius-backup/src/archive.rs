@@ -19,7 +19,6 @@ use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Cursor, Read, Seek, Write};
 use std::ops::Range;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::mpsc;
 use std::sync::{Condvar, Mutex, PoisonError};
@@ -309,14 +308,26 @@ fn write_big<W: Write + Seek>(zip: &mut ZipWriter<W>, item: &Item) -> Result<Man
 /// Opens a source file for reading. Regular files are opened with O_NOFOLLOW, so a file
 /// swapped for a symlink after the walk is not followed out of the tree, and O_NONBLOCK, so a
 /// file swapped for a FIFO cannot hang the backup; the open file is checked to be regular.
+/// (Without those flags, on Windows, the symlink is looked for just before the open.)
 pub(crate) fn open_source(item: &Item) -> Result<File, Error> {
-    let mut flags = libc::O_NONBLOCK;
-    if !item.via_link {
-        flags |= libc::O_NOFOLLOW;
+    let mut opts = OpenOptions::new();
+    opts.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut flags = libc::O_NONBLOCK;
+        if !item.via_link {
+            flags |= libc::O_NOFOLLOW;
+        }
+        opts.custom_flags(flags);
     }
-    let f = OpenOptions::new()
-        .read(true)
-        .custom_flags(flags)
+    #[cfg(not(unix))]
+    if !item.via_link
+        && std::fs::symlink_metadata(&item.path).is_ok_and(|m| m.file_type().is_symlink())
+    {
+        return Err(became_symlink(&item.path));
+    }
+    let f = opts
         .open(&item.path)
         .map_err(|e| open_error(&item.path, e))?;
     let meta = f.metadata().map_err(|e| Error::io("read", &item.path, e))?;
@@ -335,13 +346,30 @@ fn open_error(path: &Path, e: io::Error) -> Error {
             path: path.to_path_buf(),
             why: "it cannot be read (permission denied); fix its permissions".into(),
         }
-    } else if e.raw_os_error() == Some(libc::ELOOP) {
-        Error::Refused {
-            path: path.to_path_buf(),
-            why: "it became a symlink while the backup ran".into(),
-        }
+    } else if is_symlink_loop(&e) {
+        became_symlink(path)
     } else {
         Error::io("read", path, e)
+    }
+}
+
+/// What O_NOFOLLOW answers when the last component is a symlink.
+fn is_symlink_loop(e: &io::Error) -> bool {
+    #[cfg(unix)]
+    {
+        e.raw_os_error() == Some(libc::ELOOP)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = e;
+        false
+    }
+}
+
+fn became_symlink(path: &Path) -> Error {
+    Error::Refused {
+        path: path.to_path_buf(),
+        why: "it became a symlink while the backup ran".into(),
     }
 }
 

@@ -33,12 +33,12 @@ use mobius_core::exit::EXIT_CODE_HELP;
 use mobius_core::history::{self, HistoryError};
 use mobius_core::jsonl::JsonlWriter;
 use mobius_core::lock::{EnvLock, LockError};
+use mobius_core::platform;
 use mobius_core::records::{BackupRecord, Record};
 use mobius_core::time::{file_stamp, millis, parse_file_stamp, rfc3339, unique_file_stamp};
 use mobius_core::{EnvName, Exit, Root, ToolError};
 use std::fs;
 use std::io::{self, BufWriter, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 use walk::{Kind, Source};
@@ -298,8 +298,10 @@ pub fn create_backup(
     parse_name(&opts.name).map_err(Error::Usage)?;
     let sources = resolve_sources(root, env, &opts.sources);
     let out_dir = opts.out_dir(root);
-    let skip = fs::metadata(&out_dir).ok().map(|m| (m.dev(), m.ino()));
-    let items = walk::collect(&sources, skip)?;
+    let skip = fs::metadata(&out_dir)
+        .ok()
+        .and_then(|m| platform::file_id(&out_dir, &m));
+    let items = walk::collect(&sources, skip.as_ref())?;
     let walked = started.elapsed();
     let files = items
         .iter()
@@ -339,9 +341,8 @@ pub fn create_backup(
     }
 
     // Backups hold secrets: a directory we create is private to the owner.
-    fs::DirBuilder::new()
+    platform::dir_builder(0o700)
         .recursive(true)
-        .mode(0o700)
         .create(&out_dir)
         .map_err(|e| Error::io("create the backup directory", &out_dir, e))?;
     let created = parse_file_stamp(&stamp).unwrap_or_else(SystemTime::now);
@@ -593,8 +594,14 @@ mod tests {
 
     #[test]
     fn shown_paths_lose_a_leading_dot() {
-        assert_eq!(shown(Path::new("./backups/x.zip")), "backups/x.zip");
-        assert_eq!(shown(Path::new("/tmp/x.zip")), "/tmp/x.zip");
+        #[cfg(unix)]
+        {
+            assert_eq!(shown(Path::new("./backups/x.zip")), "backups/x.zip");
+            assert_eq!(shown(Path::new("/tmp/x.zip")), "/tmp/x.zip");
+        }
+        // Windows shows its own separator.
+        #[cfg(not(unix))]
+        assert_eq!(shown(Path::new(r".\backups\x.zip")), r"backups\x.zip");
         assert_eq!(shown(Path::new(".")), ".");
     }
 

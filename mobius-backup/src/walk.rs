@@ -4,10 +4,10 @@
 
 use crate::Error;
 use mobius_core::backups::{unsafe_entry_name, MANIFEST_NAME};
+use mobius_core::platform::{self, FileId};
 use std::collections::BTreeSet;
 use std::fs::{self, Metadata};
 use std::io;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Component, Path, PathBuf};
 use std::time::SystemTime;
 
@@ -52,7 +52,7 @@ impl Item {
 /// Walks every source and returns the entries sorted by name (byte order). `skip` is the
 /// output directory's identity: when it lies inside a source, it is not archived (a backup
 /// must not contain earlier backups, nor its own temporary file).
-pub(crate) fn collect(sources: &[Source], skip: Option<(u64, u64)>) -> Result<Vec<Item>, Error> {
+pub(crate) fn collect(sources: &[Source], skip: Option<&FileId>) -> Result<Vec<Item>, Error> {
     let prefixes = prefixes(sources)?;
     let mut items = Vec::new();
     for (src, prefix) in sources.iter().zip(&prefixes) {
@@ -113,7 +113,7 @@ fn base_name(path: &Path) -> Option<String> {
 fn collect_one(
     src: &Source,
     prefix: Option<&str>,
-    skip: Option<(u64, u64)>,
+    skip: Option<&FileId>,
     items: &mut Vec<Item>,
 ) -> Result<(), Error> {
     // The source itself may be a symlink (config/production -> /srv/config): the operator
@@ -166,7 +166,7 @@ fn collect_one(
         let meta = entry.metadata().map_err(|e| walk_error(&src.path, e))?;
         let ft = meta.file_type();
         if ft.is_dir() {
-            if skip == Some((meta.dev(), meta.ino())) {
+            if skip.is_some() && skip == platform::file_id(path, &meta).as_ref() {
                 walk.skip_current_dir();
                 continue;
             }
@@ -260,7 +260,7 @@ fn file_item(name: String, path: PathBuf, meta: &Metadata, via_link: bool) -> It
         name,
         path,
         kind: Kind::File { size: meta.len() },
-        mode: meta.mode() & 0o777,
+        mode: platform::mode_of(meta),
         mtime: meta.modified().ok(),
         via_link,
     }
@@ -271,7 +271,7 @@ fn dir_item(name: String, path: PathBuf, meta: &Metadata) -> Item {
         name,
         path,
         kind: Kind::Dir,
-        mode: meta.mode() & 0o777,
+        mode: platform::mode_of(meta),
         mtime: meta.modified().ok(),
         via_link: false,
     }
@@ -279,20 +279,12 @@ fn dir_item(name: String, path: PathBuf, meta: &Metadata) -> Item {
 
 fn kind_name(meta: &Metadata) -> &'static str {
     let ft = meta.file_type();
-    if ft.is_fifo() {
-        "FIFO (named pipe)"
-    } else if ft.is_socket() {
-        "socket"
-    } else if ft.is_block_device() {
-        "block device"
-    } else if ft.is_char_device() {
-        "character device"
-    } else if ft.is_symlink() {
+    if ft.is_symlink() {
         "symlink"
     } else if ft.is_dir() {
         "directory"
     } else {
-        "special file"
+        platform::special_kind(&ft)
     }
 }
 
@@ -323,7 +315,12 @@ mod tests {
         );
         assert_eq!(entry_name(None, Path::new("x.json")).unwrap(), "x.json");
         assert!(entry_name(None, Path::new("host:8080.json")).is_err());
-        assert!(entry_name(None, Path::new("a\\b")).is_err());
+        if cfg!(unix) {
+            assert!(entry_name(None, Path::new("a\\b")).is_err());
+        } else {
+            // Windows reads the backslash as a separator, never as part of a name.
+            assert_eq!(entry_name(None, Path::new("a\\b")).unwrap(), "a/b");
+        }
         assert!(entry_name(None, Path::new(MANIFEST_NAME)).is_err());
         assert!(entry_name(Some("app"), Path::new(MANIFEST_NAME)).is_ok());
     }

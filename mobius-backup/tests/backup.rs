@@ -1,6 +1,8 @@
 //! mobius-backup as an operator runs it: the real binary on real trees, its zips checked with
 //! the real `sha256sum -c`, `unzip -t`, `unzip -Z1` and `unzip`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// Unix modes, symlinks, FIFOs, sockets and the real sha256sum/unzip: Unix behaviour.
+#![cfg(unix)]
 
 use assert_cmd::Command;
 use mobius_core::backups::{sidecar_path, Manifest, MANIFEST_NAME};

@@ -1,6 +1,8 @@
 //! `kill -9` at random moments: never a final-named zip that is incomplete, never a sidecar
 //! that does not match its zip. Set MOBIUS_CRASH_SEED to replay a run.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// SIGKILL at random moments and the real sha256sum/unzip: Unix behaviour.
+#![cfg(unix)]
 
 use mobius_core::atomic::is_temp_name;
 use mobius_core::backups::{BackupName, Manifest, MANIFEST_NAME};

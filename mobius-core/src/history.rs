@@ -3,10 +3,11 @@
 //! bytes (without its `\n`), so editing, removing or inserting a line breaks the chain at the
 //! line after it.
 //!
-//! Appends happen under an exclusive `flock` on the file, with O_APPEND and one `write` per
-//! line, then `fdatasync`. A crash can still leave a partial last line; the next append finds
-//! it, moves its bytes to `<file>.partial-<stamp>` (nothing is lost), truncates it away,
-//! records a `history_repair` event saying so, and warns. It never joins a new line onto it.
+//! Appends happen under an exclusive `flock` on the file, with O_APPEND (on Windows: a seek to
+//! the end) and one `write` per line, then `fdatasync`. A crash can still leave a partial last
+//! line; the next append finds it, moves its bytes to `<file>.partial-<stamp>` (nothing is
+//! lost), truncates it away, records a `history_repair` event saying so, and warns. It never
+//! joins a new line onto it.
 
 use crate::atomic::write_atomic;
 use crate::digest::{sha256_hex, ZERO_HASH};
@@ -105,12 +106,16 @@ fn append_to(
         fs::create_dir_all(dir)?;
     }
     let mut opts = OpenOptions::new();
-    opts.read(true).append(true).create(true);
+    opts.read(true).create(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o640);
+        opts.append(true).mode(0o640);
     }
+    // Windows cannot truncate a file opened for appending (the repair below needs to), so
+    // there it is opened for writing and `write_event` seeks to the end, under the lock.
+    #[cfg(not(unix))]
+    opts.write(true);
     let mut file = opts.open(path)?;
     file.lock()?;
     let mut warnings = Vec::new();
@@ -173,6 +178,8 @@ fn write_event(
     tail.next_seq += 1;
     tail.last_seq_hint = event.seq;
     line.push(b'\n');
+    // A no-op with O_APPEND; without it (Windows), what puts the line at the end.
+    file.seek(SeekFrom::End(0))?;
     file.write_all(&line)?;
     file.sync_data()?;
     Ok(event)

@@ -1,7 +1,7 @@
 //! The pieces every MOBIUS tool shares, written once: the record types of CONTRACT.md, the
 //! JSON-lines reader and writer, exit codes, the common flags, environment-name validation,
-//! the on-disk layout, crash-safe file writes, the per-environment lock and the hash-chained
-//! deployment history.
+//! the on-disk layout, crash-safe file writes, the per-environment lock, the hash-chained
+//! deployment history, and the few file-system differences between Unix and Windows.
 
 pub mod atomic;
 pub mod backups;
@@ -13,6 +13,7 @@ pub mod history;
 pub mod jsonl;
 pub mod layout;
 pub mod lock;
+pub mod platform;
 pub mod records;
 pub mod redact;
 pub mod signal;

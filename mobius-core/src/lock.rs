@@ -1,7 +1,9 @@
 //! The per-environment lock: one tool at a time changes an environment (a backup, a rollback,
 //! an auto-rollback from monitoring). The lock is an advisory `flock` on `locks/<env>.lock`,
 //! so it is released by the kernel when the holder dies, even by SIGKILL: no stale locks.
-//! The file's text names the holder, for the message the loser prints.
+//! The file's text names the holder, for the message the loser prints. (On Windows, where a
+//! locked file cannot be read by anyone else, that text is kept beside it in
+//! `locks/<env>.lock.holder`; the lock itself is the same, `LockFileEx` through std.)
 
 use crate::env::EnvName;
 use crate::layout::Root;
@@ -83,9 +85,7 @@ impl EnvLock {
             crate::time::now_rfc3339()
         );
         // Best effort: the flock is the lock, the text only explains it.
-        let _ = file.set_len(0);
-        let _ = file.rewind();
-        let _ = file.write_all(holder.as_bytes());
+        let _ = write_holder(&mut file, &path, &holder);
         Ok(EnvLock { _file: file, path })
     }
 
@@ -94,9 +94,33 @@ impl EnvLock {
     }
 }
 
-fn read_holder(path: &Path) -> String {
+/// Whether the holder's text can live in the lock file itself: not where locks are mandatory
+/// (Windows), since the one who wants to read it is the one the lock keeps out.
+const HOLDER_IN_LOCK_FILE: bool = cfg!(unix);
+
+fn holder_path(lock: &Path) -> PathBuf {
+    if HOLDER_IN_LOCK_FILE {
+        lock.to_path_buf()
+    } else {
+        let mut p = lock.as_os_str().to_owned();
+        p.push(".holder");
+        PathBuf::from(p)
+    }
+}
+
+fn write_holder(locked: &mut File, lock: &Path, text: &str) -> io::Result<()> {
+    if HOLDER_IN_LOCK_FILE {
+        locked.set_len(0)?;
+        locked.rewind()?;
+        locked.write_all(text.as_bytes())
+    } else {
+        fs::write(holder_path(lock), text)
+    }
+}
+
+fn read_holder(lock: &Path) -> String {
     let mut s = String::new();
-    match File::open(path).and_then(|mut f| f.read_to_string(&mut s)) {
+    match File::open(holder_path(lock)).and_then(|mut f| f.read_to_string(&mut s)) {
         Ok(_) if !s.trim().is_empty() => s.trim().to_owned(),
         _ => "holder unknown".to_owned(),
     }

@@ -2,6 +2,9 @@
 //! with every line they wrote complete, so the handler only raises a flag; the tool notices it
 //! between records and finishes in its own time. Waits go through [`sleep_until`], which wakes
 //! in small steps so a signal ends a long wait promptly.
+//!
+//! Signals are a Unix thing: elsewhere (Windows) no handler is installed, Ctrl-C ends the
+//! process as the system does by default, and only [`request_stop`] raises the flag.
 
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
@@ -13,6 +16,15 @@ static SIGNAL: AtomicI32 = AtomicI32::new(0);
 /// The longest a wait sleeps before looking at the stop flag again.
 pub const POLL_STEP: Duration = Duration::from_millis(20);
 
+/// The numbers of the two stop signals, defined here so messages can name them on every
+/// system; every Unix uses these (checked below, at compile time, on each one built).
+pub const SIGINT: i32 = 2;
+pub const SIGTERM: i32 = 15;
+
+#[cfg(unix)]
+const _: () = assert!(SIGINT == libc::SIGINT && SIGTERM == libc::SIGTERM);
+
+#[cfg(unix)]
 extern "C" fn on_signal(sig: libc::c_int) {
     // Only async-signal-safe work here: two atomic stores.
     SIGNAL.store(sig, Ordering::SeqCst);
@@ -20,6 +32,7 @@ extern "C" fn on_signal(sig: libc::c_int) {
 }
 
 /// Installs the handler for SIGINT and SIGTERM.
+#[cfg(unix)]
 pub fn install_stop_handler() -> io::Result<()> {
     for sig in [libc::SIGINT, libc::SIGTERM] {
         // SAFETY: `sa` is fully initialised (zeroed, then the fields sigaction reads are set);
@@ -35,6 +48,12 @@ pub fn install_stop_handler() -> io::Result<()> {
             return Err(io::Error::last_os_error());
         }
     }
+    Ok(())
+}
+
+/// Installs the handler for SIGINT and SIGTERM: a no-op where there are no signals.
+#[cfg(not(unix))]
+pub fn install_stop_handler() -> io::Result<()> {
     Ok(())
 }
 
@@ -59,8 +78,8 @@ pub fn request_stop() {
 /// A name for a signal number in messages: `SIGTERM`, `SIGINT`, or `signal N`.
 pub fn signal_name(sig: i32) -> String {
     match sig {
-        libc::SIGINT => "SIGINT".into(),
-        libc::SIGTERM => "SIGTERM".into(),
+        SIGINT => "SIGINT".into(),
+        SIGTERM => "SIGTERM".into(),
         n => format!("signal {n}"),
     }
 }
@@ -84,6 +103,14 @@ pub fn sleep_until(deadline: Instant) -> bool {
 mod tests {
     use super::*;
 
+    #[test]
+    fn signals_are_named() {
+        assert_eq!(signal_name(SIGINT), "SIGINT");
+        assert_eq!(signal_name(SIGTERM), "SIGTERM");
+        assert_eq!(signal_name(9), "signal 9");
+    }
+
+    #[cfg(unix)]
     #[test]
     fn sigterm_sets_the_flag_and_ends_a_wait() {
         install_stop_handler().unwrap();

@@ -3,15 +3,16 @@
 //! The file is looked up by path on every poll, so replacing the whole directory by a rename
 //! (what a rollback does) is seen like an edit. A change is detected by inode, size, mtime and
 //! ctime: ctime cannot be set back by tools that restore mtimes, so a restored file whose size
-//! and mtime equal the old one's is still noticed.
+//! and mtime equal the old one's is still noticed. (Without inodes and ctime, on Windows, the
+//! key is the size, the mtime and the creation time.)
 
 use mobius_core::cli::Reporter;
 use mobius_core::{Exit, ToolError};
 use serde::Deserialize;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The parts of app.json the demo reads; other keys are ignored.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -118,14 +119,35 @@ pub struct FileKey {
 impl FileKey {
     pub fn of(path: &Path) -> std::io::Result<FileKey> {
         let m = std::fs::metadata(path)?;
+        #[cfg(unix)]
+        let (dev, ino, ctime) = {
+            use std::os::unix::fs::MetadataExt;
+            (m.dev(), m.ino(), (m.ctime(), m.ctime_nsec()))
+        };
+        #[cfg(not(unix))]
+        let (dev, ino, ctime) = (0, 0, time_key(m.created()));
         Ok(FileKey {
-            dev: m.dev(),
-            ino: m.ino(),
+            dev,
+            ino,
             len: m.len(),
-            mtime: (m.mtime(), m.mtime_nsec()),
-            ctime: (m.ctime(), m.ctime_nsec()),
+            mtime: time_key(m.modified()),
+            ctime,
         })
     }
+}
+
+/// A time as (seconds, nanoseconds) since the epoch, negative before it; (0, 0) when the
+/// system does not record it. Only ever compared for equality.
+fn time_key(t: std::io::Result<SystemTime>) -> (i64, i64) {
+    let Ok(t) = t else { return (0, 0) };
+    let (d, sign) = match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => (d, 1),
+        Err(e) => (e.duration(), -1),
+    };
+    (
+        sign * i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        sign * i64::from(d.subsec_nanos()),
+    )
 }
 
 /// The config in force, and what the watcher last saw on disk.
@@ -243,5 +265,21 @@ mod tests {
             assert_eq!(e.exit(), Exit::Malformed, "{bad}");
             assert!(e.to_string().contains("a.json"), "{e}");
         }
+    }
+
+    #[test]
+    fn file_keys_change_with_the_file_and_times_map_one_to_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("app.json");
+        std::fs::write(&p, "{}").unwrap();
+        let key = FileKey::of(&p).unwrap();
+        assert_eq!(FileKey::of(&p).unwrap(), key);
+        std::fs::write(&p, "{ }").unwrap();
+        assert_ne!(FileKey::of(&p).unwrap(), key);
+
+        let d = std::time::Duration::new(5, 7);
+        assert_eq!(time_key(Ok(UNIX_EPOCH + d)), (5, 7));
+        assert_eq!(time_key(Ok(UNIX_EPOCH - d)), (-5, -7));
+        assert_eq!(time_key(Err(std::io::Error::other("not recorded"))), (0, 0));
     }
 }

@@ -260,6 +260,7 @@ fn added_latency_shows_in_p95() {
     assert!(m["p95_ms"].as_f64().unwrap() >= 50.0, "{m}");
 }
 
+#[cfg(unix)]
 #[test]
 fn sigterm_exits_zero() {
     let dir = tempfile::tempdir().unwrap();

@@ -6,10 +6,10 @@
 use crate::Error;
 use mobius_core::atomic::{sync_dir, AtomicFile};
 use mobius_core::digest::HashingWriter;
+use mobius_core::platform;
 use serde::Serialize;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::io::{BufWriter, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipWriter};
@@ -62,8 +62,7 @@ impl Bundle {
         if tmp.exists() {
             fs::remove_dir_all(&tmp).map_err(|e| Error::io("remove", &tmp, e))?;
         }
-        fs::DirBuilder::new()
-            .mode(DIR_MODE)
+        platform::dir_builder(DIR_MODE)
             .create(&tmp)
             .map_err(|e| Error::io("create", &tmp, e))?;
         Ok(Bundle {
@@ -109,18 +108,17 @@ impl Bundle {
             Some(Target::Dir { tmp, .. }) => {
                 let path = tmp.join(name);
                 if let Some(parent) = path.parent() {
-                    fs::DirBuilder::new()
+                    platform::dir_builder(DIR_MODE)
                         .recursive(true)
-                        .mode(DIR_MODE)
                         .create(parent)
                         .map_err(|e| Error::io("create", parent, e))?;
                 }
-                let file = OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(FILE_MODE)
-                    .open(&path)
-                    .map_err(|e| Error::io("create", &path, e))?;
+                let file = platform::create_mode(
+                    OpenOptions::new().write(true).create_new(true),
+                    FILE_MODE,
+                )
+                .open(&path)
+                .map_err(|e| Error::io("create", &path, e))?;
                 let mut w = BufWriter::with_capacity(BUF, HashingWriter::new(file));
                 fill(&mut w)?;
                 let hw = w
@@ -166,9 +164,7 @@ fn sync_tree(dir: &Path) -> Result<(), Error> {
     for entry in walkdir::WalkDir::new(dir).contents_first(true) {
         let entry = entry.map_err(|e| Error::io("walk", dir, e.into()))?;
         if entry.file_type().is_dir() {
-            File::open(entry.path())
-                .and_then(|f| f.sync_all())
-                .map_err(|e| Error::io("sync", entry.path(), e))?;
+            sync_dir(entry.path()).map_err(|e| Error::io("sync", entry.path(), e))?;
         }
     }
     Ok(())

@@ -5,6 +5,8 @@
 //! recomputed against MANIFEST.json, the CSVs parsed back row by row, and every file
 //! searched for the canaries.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// Unix modes, symlinks and the real sha256sum/unzip: Unix behaviour.
+#![cfg(unix)]
 
 use assert_cmd::Command;
 use mobius_backup::{create_backup, BackupOptions};

@@ -1,6 +1,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! mobius-probe as a real process against real servers on 127.0.0.1 that misbehave in every
 //! way the issue lists, and against a real mobius-demo.
+// Raw socket options and signals through libc, bash and openssl: Unix behaviour.
+#![cfg(unix)]
 
 use mobius_core::records::{ErrorClass, Record, Sample};
 use std::io::{BufRead, BufReader, Read, Write};

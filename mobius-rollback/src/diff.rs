@@ -2,10 +2,10 @@
 
 use mobius_core::backups::Manifest;
 use mobius_core::digest::sha256_file;
+use mobius_core::platform::{self, MODES_ARE_REAL};
 use std::collections::BTreeMap;
 use std::io;
-use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Component, Path};
 
 /// Files (not directories) the restore adds, changes (content, mode or type) and removes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -35,19 +35,19 @@ pub fn changes(manifest: &Manifest, target: &Path) -> io::Result<Changes> {
             if entry.file_type().is_dir() {
                 continue;
             }
-            let rel = entry
-                .path()
-                .strip_prefix(target)
-                .map_err(io::Error::other)?
-                .to_string_lossy()
-                .into_owned();
+            let rel = zip_name(
+                entry
+                    .path()
+                    .strip_prefix(target)
+                    .map_err(io::Error::other)?,
+            );
             let meta = entry.metadata().map_err(io::Error::other)?;
             live.insert(
                 rel,
                 Live {
                     is_file: entry.file_type().is_file(),
                     size: meta.len(),
-                    mode: meta.permissions().mode() & 0o777,
+                    mode: platform::mode_of(&meta),
                 },
             );
         }
@@ -59,7 +59,8 @@ pub fn changes(manifest: &Manifest, target: &Path) -> io::Result<Changes> {
             Some(l) => {
                 let same = l.is_file
                     && l.size == f.size
-                    && l.mode == f.mode & 0o777
+                    // Without Unix modes (Windows) the live mode is made up: it cannot differ.
+                    && (!MODES_ARE_REAL || l.mode == f.mode & 0o777)
                     && sha256_file(&target.join(&f.path))
                         .map(|(h, _)| h.eq_ignore_ascii_case(&f.sha256))
                         .unwrap_or(false);
@@ -73,4 +74,29 @@ pub fn changes(manifest: &Manifest, target: &Path) -> io::Result<Changes> {
     }
     out.removed = live.into_keys().collect();
     Ok(out)
+}
+
+/// A relative path as the manifest names it: components joined by `/` (Windows joins them
+/// by `\`).
+fn zip_name(rel: &Path) -> String {
+    let parts: Vec<_> = rel
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(n) => Some(n.to_string_lossy()),
+            _ => None,
+        })
+        .collect();
+    parts.join("/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn live_paths_are_named_as_in_the_manifest() {
+        let rel = Path::new("a").join("b").join("c.json");
+        assert_eq!(zip_name(&rel), "a/b/c.json");
+        assert_eq!(zip_name(Path::new("app.json")), "app.json");
+    }
 }

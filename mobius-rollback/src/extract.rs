@@ -3,14 +3,16 @@
 //! Extraction is system-call bound (20,000 small files): each file costs one `open`
 //! (`O_CREAT|O_EXCL|O_NOFOLLOW`, with its mode), its `write`s and a `close`; an `fchmod` only
 //! when the umask would strip bits of the mode. Nothing is synced per file: one `syncfs` of
-//! the staging directory's file system makes the whole tree durable before the swap.
+//! the staging directory's file system makes the whole tree durable before the swap (where
+//! there is no `syncfs`, every file and directory of the tree is synced instead). Without Unix
+//! modes (Windows) files are created plainly and no mode is set.
 
+use mobius_core::platform;
 use mobius_verify::EntryMeta;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::fs::{self, DirBuilder, File, OpenOptions, Permissions};
+use std::fs::{self, OpenOptions};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -27,6 +29,7 @@ thread_local! {
 }
 
 /// The process's umask, read once (setting it back at once; before any thread starts).
+#[cfg(unix)]
 pub fn current_umask() -> u32 {
     // SAFETY: umask cannot fail; it is called twice to read the value without changing it.
     unsafe {
@@ -36,11 +39,17 @@ pub fn current_umask() -> u32 {
     }
 }
 
+/// No umask where there are no Unix modes.
+#[cfg(not(unix))]
+pub fn current_umask() -> u32 {
+    0
+}
+
 /// Creates the staging directory (mode 0700, failing if it exists) and every directory the
 /// entries need, each 0700 until [`finish_dirs`] gives them their modes. Returns the
 /// directories with their final modes.
 pub fn make_dirs(staging: &Path, entries: &[EntryMeta]) -> io::Result<BTreeMap<String, u32>> {
-    DirBuilder::new().mode(0o700).create(staging)?;
+    platform::dir_builder(0o700).create(staging)?;
     let mut dirs: BTreeMap<String, u32> = BTreeMap::new();
     for e in entries {
         let name = e.name.trim_end_matches('/');
@@ -55,11 +64,7 @@ pub fn make_dirs(staging: &Path, entries: &[EntryMeta]) -> io::Result<BTreeMap<S
         }
     }
     // Sorted by bytes, a parent comes before its children.
-    let builder = {
-        let mut b = DirBuilder::new();
-        b.mode(0o700);
-        b
-    };
+    let builder = platform::dir_builder(0o700);
     for d in dirs.keys() {
         builder.create(staging.join(d))?;
     }
@@ -70,15 +75,16 @@ pub fn make_dirs(staging: &Path, entries: &[EntryMeta]) -> io::Result<BTreeMap<S
 /// otherwise refuse the change to its child).
 pub fn finish_dirs(staging: &Path, dirs: &BTreeMap<String, u32>, root_mode: u32) -> io::Result<()> {
     for (d, mode) in dirs.iter().rev() {
-        fs::set_permissions(staging.join(d), Permissions::from_mode(*mode))?;
+        platform::set_mode(&staging.join(d), *mode)?;
     }
-    fs::set_permissions(staging, Permissions::from_mode(root_mode & 0o777))
+    platform::set_mode(staging, root_mode & 0o777)
 }
 
 /// One `syncfs` for the whole staged tree (data and metadata of every file in it).
+#[cfg(target_os = "linux")]
 pub fn sync_tree(dir: &Path) -> io::Result<()> {
-    let f = File::open(dir)?;
     use std::os::fd::AsRawFd;
+    let f = fs::File::open(dir)?;
     // SAFETY: the descriptor is valid for the duration of the call.
     let rc = unsafe { libc::syncfs(f.as_raw_fd()) };
     if rc == 0 {
@@ -86,6 +92,35 @@ pub fn sync_tree(dir: &Path) -> io::Result<()> {
     } else {
         Err(io::Error::last_os_error())
     }
+}
+
+/// Without `syncfs`: every file and directory of the staged tree, children first.
+#[cfg(not(target_os = "linux"))]
+pub fn sync_tree(dir: &Path) -> io::Result<()> {
+    sync_each(dir)
+}
+
+/// Syncs every file and directory under `dir` (and `dir`), children before parents.
+#[cfg_attr(target_os = "linux", allow(dead_code))]
+fn sync_each(dir: &Path) -> io::Result<()> {
+    for entry in walkdir::WalkDir::new(dir)
+        .follow_links(false)
+        .contents_first(true)
+    {
+        let entry = entry.map_err(io::Error::other)?;
+        if entry.file_type().is_dir() {
+            mobius_core::atomic::sync_dir(entry.path())?;
+        } else {
+            // Windows flushes only handles opened for writing; Unix syncs any descriptor, and
+            // a restored read-only file could not be opened for writing there.
+            OpenOptions::new()
+                .read(true)
+                .write(!cfg!(unix))
+                .open(entry.path())?
+                .sync_all()?;
+        }
+    }
+    Ok(())
 }
 
 /// The visitor state shared by the extraction threads.
@@ -124,14 +159,17 @@ impl<'a> Extractor<'a> {
         let mode = meta.mode & 0o777;
         let mut file = match self.staging {
             Some(dir) => {
-                let f = OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(mode)
-                    .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-                    .open(dir.join(&meta.name))?;
+                let mut opts = OpenOptions::new();
+                opts.write(true).create_new(true);
+                platform::create_mode(&mut opts, mode);
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::OpenOptionsExt;
+                    opts.custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC);
+                }
+                let f = opts.open(dir.join(&meta.name))?;
                 if mode & self.umask != 0 {
-                    f.set_permissions(Permissions::from_mode(mode))?;
+                    platform::set_file_mode(&f, mode)?;
                 }
                 Some(f)
             }
@@ -193,7 +231,7 @@ pub fn remove_tree(path: &Path) -> io::Result<()> {
             for entry in walkdir::WalkDir::new(path).follow_links(false) {
                 let Ok(entry) = entry else { continue };
                 if entry.file_type().is_dir() {
-                    let _ = fs::set_permissions(entry.path(), Permissions::from_mode(0o700));
+                    let _ = platform::set_mode(entry.path(), 0o700);
                 }
             }
             fs::remove_dir_all(path)
@@ -212,10 +250,23 @@ mod tests {
         let t = dir.path().join("t");
         fs::create_dir_all(t.join("a/b")).unwrap();
         fs::write(t.join("a/b/f"), "x").unwrap();
-        fs::set_permissions(t.join("a/b"), Permissions::from_mode(0o555)).unwrap();
-        fs::set_permissions(t.join("a"), Permissions::from_mode(0o500)).unwrap();
+        platform::set_mode(&t.join("a/b"), 0o555).unwrap();
+        platform::set_mode(&t.join("a"), 0o500).unwrap();
         remove_tree(&t).unwrap();
         assert!(!t.exists());
         remove_tree(&t).unwrap();
+    }
+
+    #[test]
+    fn trees_with_read_only_files_are_synced_one_by_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = dir.path().join("t");
+        fs::create_dir_all(t.join("a/b")).unwrap();
+        fs::write(t.join("a/b/f"), "x").unwrap();
+        fs::write(t.join("g"), "y").unwrap();
+        platform::set_mode(&t.join("a/b/f"), 0o400).unwrap();
+        sync_each(&t).unwrap();
+        sync_tree(&t).unwrap();
+        assert!(sync_each(&dir.path().join("missing")).is_err());
     }
 }

@@ -4,7 +4,6 @@
 use mobius_core::cli::Reporter;
 use mobius_probe::check::{CheckOptions, Checker, StatusSet};
 use std::io;
-use std::os::fd::AsFd;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -15,17 +14,13 @@ const MAX_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 /// Runs `sh -c CMD`; its output goes to stderr (stdout carries our JSON lines only).
 /// `MOBIUS_ENV` and `MOBIUS_TARGET` tell it what was restored.
 pub fn restart(cmd: &str, env: &str, target: &Path) -> Result<(), String> {
-    let stderr = io::stderr()
-        .as_fd()
-        .try_clone_to_owned()
-        .map_err(|e| format!("cannot pass stderr to the restart command: {e}"))?;
     let status = Command::new("sh")
         .arg("-c")
         .arg(cmd)
         .env("MOBIUS_ENV", env)
         .env("MOBIUS_TARGET", target)
         .stdin(Stdio::null())
-        .stdout(Stdio::from(stderr))
+        .stdout(Stdio::from(io::stderr()))
         .status()
         .map_err(|e| format!("cannot run the restart command {cmd:?}: {e}"))?;
     if status.success() {

@@ -58,6 +58,7 @@ use mobius_core::exit::EXIT_CODE_HELP;
 use mobius_core::history::{self, HistoryError};
 use mobius_core::jsonl::JsonlWriter;
 use mobius_core::lock::{EnvLock, LockError};
+use mobius_core::platform;
 use mobius_core::records::{Problem, Record, RollbackHealth, RollbackRecord};
 use mobius_core::time::{file_stamp, millis};
 use mobius_core::{EnvName, Exit, Root, ToolError};
@@ -65,7 +66,6 @@ use mobius_verify::{Mode, OpenedBackup};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::io::{self, Write};
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 use swap::{Paths, Recovered};
@@ -307,6 +307,10 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<Exit, Error> {
         emit(out, rec)?;
         return Ok(exit);
     }
+    swap::ensure_supported().map_err(|e| Error::Target {
+        path: ctx.target.clone(),
+        why: e.to_string(),
+    })?;
 
     let _lock = EnvLock::acquire(&ctx.root, env, TOOL, args.lock_wait)?;
     report_recovery(&ctx.reporter, swap::recover(&ctx.paths)?);
@@ -733,9 +737,7 @@ fn real_run(ctx: &Ctx<'_>) -> Result<(RollbackRecord, Exit), Error> {
             }
         }
     }
-    let root_mode = old_meta
-        .as_ref()
-        .map_or(NEW_TARGET_MODE, |m| m.permissions().mode() & 0o777);
+    let root_mode = old_meta.as_ref().map_or(NEW_TARGET_MODE, platform::mode_of);
     let finished = extract::finish_dirs(&staging, &ready.dirs, root_mode)
         .and_then(|()| extract::sync_tree(&staging))
         .and_then(|()| swap::id_of(&staging))

@@ -13,10 +13,11 @@
 //!   old tree and which the restored one, and whether the health checks passed.
 //!
 //! The swap is one `renameat2(RENAME_EXCHANGE)` of staging and target: there is no moment
-//! when the target is missing or mixed. Where the file system does not support it, the
-//! fallback is two renames (target → previous, staging → target), with a window of
-//! microseconds in which the target does not exist; a crash inside it leaves both trees,
-//! whole, and the journal, and the next run puts the old tree back.
+//! when the target is missing or mixed. Where the file system does not support it (or the
+//! system: `renameat2` is Linux's), the fallback is two renames (target → previous,
+//! staging → target), with a window of microseconds in which the target does not exist; a
+//! crash inside it leaves both trees, whole, and the journal, and the next run puts the old
+//! tree back.
 //!
 //! Recovery (every real run, under the environment lock, before anything else): with a
 //! journal, trees are found by inode, never by name. Health confirmed: the restored tree
@@ -24,15 +25,15 @@
 //! interrupted run did not prove the restored one) and the restored one removed. Without a
 //! journal, leftovers are staging trees of a run killed before its swap and are removed:
 //! the target was never touched.
+//!
+//! Without inodes (Windows: std offers no stable file index there) the trees could not be
+//! told apart after a crash, so a real rollback is refused up front ([`ensure_supported`]).
 
 use crate::extract::remove_tree;
 use mobius_core::atomic::{is_temp_name, sync_dir, write_atomic};
 use serde::{Deserialize, Serialize};
-use std::ffi::CString;
 use std::fs;
 use std::io;
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 const JOURNAL_FORMAT: &str = "mobius-rollback-journal/1";
@@ -142,12 +143,41 @@ impl Paths {
     }
 }
 
+/// The identity of `path` itself (a final symlink is not followed); None when it is absent.
+#[cfg(unix)]
 pub fn id_of(path: &Path) -> io::Result<Option<Id>> {
+    use std::os::unix::fs::MetadataExt;
     match fs::symlink_metadata(path) {
         Ok(m) => Ok(Some((m.dev(), m.ino()))),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e),
     }
+}
+
+/// Without inodes there is no identity to give (see [`ensure_supported`]).
+#[cfg(not(unix))]
+pub fn id_of(path: &Path) -> io::Result<Option<Id>> {
+    let _ = path;
+    Err(unsupported_here())
+}
+
+/// Whether this system can swap trees and recover them by identity; checked before a real
+/// run takes the lock or touches anything. `--dry-run` needs none of it.
+pub fn ensure_supported() -> io::Result<()> {
+    if cfg!(unix) {
+        Ok(())
+    } else {
+        Err(unsupported_here())
+    }
+}
+
+fn unsupported_here() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        "a real rollback is not supported on this platform: the atomic swap and its crash \
+         recovery find directories by device and inode, which it does not provide; \
+         --dry-run works here, the rollback itself needs Linux or another Unix",
+    )
 }
 
 pub fn write_journal(paths: &Paths, j: &Journal) -> io::Result<()> {
@@ -198,62 +228,85 @@ pub fn new_journal(
     }
 }
 
-fn cstr(p: &Path) -> io::Result<CString> {
-    CString::new(p.as_os_str().as_bytes())
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a path contains a NUL byte"))
-}
+/// `renameat2(2)`, which only Linux has.
+#[cfg(target_os = "linux")]
+mod linux {
+    use std::ffi::CString;
+    use std::io;
+    use std::os::unix::ffi::OsStrExt;
+    use std::path::Path;
 
-fn renameat2(from: &Path, to: &Path, flags: libc::c_uint) -> io::Result<()> {
-    let (a, b) = (cstr(from)?, cstr(to)?);
-    // SAFETY: both pointers are valid NUL-terminated strings for the duration of the call.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_renameat2,
-            libc::AT_FDCWD,
-            a.as_ptr(),
-            libc::AT_FDCWD,
-            b.as_ptr(),
-            flags,
+    fn cstr(p: &Path) -> io::Result<CString> {
+        CString::new(p.as_os_str().as_bytes())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a path contains a NUL byte"))
+    }
+
+    pub fn renameat2(from: &Path, to: &Path, flags: libc::c_uint) -> io::Result<()> {
+        let (a, b) = (cstr(from)?, cstr(to)?);
+        // SAFETY: both pointers are valid NUL-terminated strings for the duration of the call.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_renameat2,
+                libc::AT_FDCWD,
+                a.as_ptr(),
+                libc::AT_FDCWD,
+                b.as_ptr(),
+                flags,
+            )
+        };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+
+    /// The file system (or an old kernel) cannot do this kind of rename.
+    pub fn unsupported(e: &io::Error) -> bool {
+        matches!(
+            e.raw_os_error(),
+            Some(libc::EINVAL) | Some(libc::ENOSYS) | Some(libc::EOPNOTSUPP)
         )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
     }
 }
 
-fn unsupported(e: &io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(libc::EINVAL) | Some(libc::ENOSYS) | Some(libc::EOPNOTSUPP)
-    )
-}
-
-/// Exchanges two directories atomically; `Ok(false)` when the file system cannot.
+/// Exchanges two directories atomically; `Ok(false)` when the file system cannot (or the
+/// system: only Linux has an exchange rename).
 pub fn exchange(a: &Path, b: &Path) -> io::Result<bool> {
-    match renameat2(a, b, libc::RENAME_EXCHANGE) {
-        Ok(()) => Ok(true),
-        Err(e) if unsupported(&e) => Ok(false),
-        Err(e) => Err(e),
+    #[cfg(target_os = "linux")]
+    {
+        match linux::renameat2(a, b, libc::RENAME_EXCHANGE) {
+            Ok(()) => Ok(true),
+            Err(e) if linux::unsupported(&e) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (a, b);
+        Ok(false)
     }
 }
 
 /// Renames without replacing whatever may have appeared at `to`.
 fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
-    match renameat2(from, to, libc::RENAME_NOREPLACE) {
-        Ok(()) => Ok(()),
-        Err(e) if unsupported(&e) => {
-            if to.symlink_metadata().is_ok() {
-                return Err(io::Error::new(
-                    io::ErrorKind::AlreadyExists,
-                    format!("{} appeared during the rollback", to.display()),
-                ));
-            }
-            fs::rename(from, to)
+    #[cfg(target_os = "linux")]
+    {
+        match linux::renameat2(from, to, libc::RENAME_NOREPLACE) {
+            Ok(()) => return Ok(()),
+            Err(e) if linux::unsupported(&e) => {}
+            Err(e) => return Err(e),
         }
-        Err(e) => Err(e),
     }
+    // Not atomic: something appearing between the look and the rename would be replaced
+    // (a file) or make the rename fail (a non-empty directory).
+    if to.symlink_metadata().is_ok() {
+        return Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!("{} appeared during the rollback", to.display()),
+        ));
+    }
+    fs::rename(from, to)
 }
 
 /// How the staged tree went in.
@@ -448,6 +501,27 @@ pub fn recover(paths: &Paths) -> Result<Recovered, RecoverError> {
 }
 
 #[cfg(test)]
+mod portable_tests {
+    use super::*;
+
+    #[test]
+    fn real_rollbacks_need_directory_identities() {
+        let d = tempfile::tempdir().unwrap();
+        match ensure_supported() {
+            Ok(()) => assert!(id_of(d.path()).unwrap().is_some()),
+            Err(e) => {
+                assert_eq!(e.kind(), io::ErrorKind::Unsupported);
+                assert!(e.to_string().contains("--dry-run works here"), "{e}");
+                assert!(id_of(d.path()).is_err());
+            }
+        }
+        assert_eq!(ensure_supported().is_ok(), cfg!(unix));
+    }
+}
+
+// Every test below finds trees by identity, which only Unix gives.
+#[cfg(test)]
+#[cfg(unix)]
 mod tests {
     use super::*;
 
@@ -489,7 +563,12 @@ mod tests {
     #[test]
     fn swap_then_undo_restores_the_old_tree() {
         let (_d, paths, j) = setup();
-        assert_eq!(swap_in(&paths, &j).unwrap(), Swapped::Exchanged);
+        let how = if cfg!(target_os = "linux") {
+            Swapped::Exchanged
+        } else {
+            Swapped::Renamed
+        };
+        assert_eq!(swap_in(&paths, &j).unwrap(), how);
         assert_eq!(content(&paths.target), "new");
         assert_eq!(content(&paths.previous("s")), "old");
         undo(&paths, &j).unwrap();
@@ -527,9 +606,17 @@ mod tests {
         recover(&paths).unwrap();
         assert_eq!(content(&paths.target), "old");
         only_target_left(&paths);
-        // Killed just after the exchange, before naming the old tree `previous`.
+        // Killed just after the exchange, before naming the old tree `previous` (made with
+        // three renames where the system has no exchange rename).
         let (_d, paths, _j) = setup();
-        assert!(exchange(&paths.staging("s"), &paths.target).unwrap());
+        let exchanged = exchange(&paths.staging("s"), &paths.target).unwrap();
+        assert_eq!(exchanged, cfg!(target_os = "linux"), "only Linux exchanges");
+        if !exchanged {
+            let aside = paths.parent.join("aside");
+            fs::rename(paths.staging("s"), &aside).unwrap();
+            fs::rename(&paths.target, paths.staging("s")).unwrap();
+            fs::rename(&aside, &paths.target).unwrap();
+        }
         recover(&paths).unwrap();
         assert_eq!(content(&paths.target), "old");
         only_target_left(&paths);

@@ -1,6 +1,8 @@
 //! mobius-rollback against real backups, real malicious zips, a real HTTP health endpoint,
 //! the real demo service, and real SIGKILLs.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// Unix modes, SIGKILL and the inode-based swap (refused elsewhere): Unix behaviour.
+#![cfg(unix)]
 
 mod common;
 

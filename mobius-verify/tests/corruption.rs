@@ -4,6 +4,8 @@
 //! record and the manifest. Also: other writers' zips (data descriptors, ZIP64, Python's
 //! zipfile, Info-ZIP's zip) must verify clean, so strictness does not reject good backups.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// Unix modes and the real zip/unzip: Unix behaviour.
+#![cfg(unix)]
 
 mod common;
 

@@ -1,6 +1,8 @@
 //! mobius-verify end to end: the real binary on real zip files, its JSON decoded into the
 //! real record types, cross-checked with the real `unzip -t` and `sha256sum -c`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// Cross-checked with the real sha256sum, unzip and sh: Unix tools.
+#![cfg(unix)]
 
 mod common;
 

@@ -44,13 +44,13 @@ check_env "$env"
 
 backup="$(mobius_bin mobius-backup)"
 flags=()
-mapfile -t flags < <(mobius_flags)
+if [[ "$MOBIUS_VERBOSE" == 1 ]]; then flags+=(--verbose); fi
 if [[ "$MOBIUS_DRY_RUN" == 1 ]]; then
   flags+=(--dry-run)
 fi
 
 rc=0
-record="$("$backup" --env "$env" "${args[@]}" "${flags[@]}")" || rc=$?
+record="$("$backup" --env "$env" ${args[@]+"${args[@]}"} ${flags[@]+"${flags[@]}"})" || rc=$?
 vlog "record: $record"
 # Exit 4 with a record on stdout: the backup is complete but retention failed; go on and
 # check it, then report the failure.
@@ -66,7 +66,7 @@ path="$(sed -n 's/.*"path":"\([^"\\]*\)".*/\1/p' <<<"$record")"
   die 4 "cannot find the new backup from mobius-backup's record: $record"
 dir="$(dirname "$path")"
 file="$(basename "$path")"
-if ! (cd "$dir" && sha256sum --check --quiet -- "$file.sha256" >&2); then
+if ! (cd "$dir" && mobius_sha256sum --check --quiet -- "$file.sha256" >&2); then
   die 1 "the new backup $path does not match its sidecar $file.sha256"
 fi
 vlog "sha256sum -c passed for $path"

@@ -49,23 +49,27 @@ problem() {
   log "PROBLEM: $*"
 }
 flags=()
-mapfile -t flags < <(mobius_flags)
+if [[ "$MOBIUS_VERBOSE" == 1 ]]; then flags+=(--verbose); fi
 
-# Binaries first: the other checks need them.
-declare -A bins=()
+# Binaries first: the other checks need them ("" when missing; no associative arrays in 3.2).
+verify_bin="" smoke_bin="" probe_bin=""
 for name in mobius-verify mobius-backup mobius-smoke mobius-probe mobius-judge mobius-rollback; do
   if path="$(mobius_bin "$name" 2>/dev/null)"; then
-    bins[$name]="$path"
     vlog "found $name: $path"
+    case "$name" in
+      mobius-verify) verify_bin="$path" ;;
+      mobius-smoke) smoke_bin="$path" ;;
+      mobius-probe) probe_bin="$path" ;;
+    esac
   else
     problem "binary $name not found (build with 'cargo build --release' or put it on PATH)"
   fi
 done
 
 # Config: mobius-verify lists every problem on stderr, one line each.
-if [[ -n "${bins[mobius-verify]:-}" ]]; then
+if [[ -n "$verify_bin" ]]; then
   rc=0
-  errors="$("${bins[mobius-verify]}" --config --env "$env" "${flags[@]}" 2>&1 >/dev/null)" || rc=$?
+  errors="$("$verify_bin" --config --env "$env" ${flags[@]+"${flags[@]}"} 2>&1 >/dev/null)" || rc=$?
   if ((rc != 0)); then
     while IFS= read -r line; do
       [[ -n "$line" ]] && problem "${line#mobius-verify: }"
@@ -78,9 +82,9 @@ fi
 
 # Smoke spec (optional: a service without one is deployed without smoke tests).
 smoke_plan="no smoke.json: smoke tests skipped"
-if [[ -f "$config_dir/smoke.json" && -n "${bins[mobius-smoke]:-}" ]]; then
+if [[ -f "$config_dir/smoke.json" && -n "$smoke_bin" ]]; then
   rc=0
-  listing="$("${bins[mobius-smoke]}" --env "$env" --dry-run 2>&1)" || rc=$?
+  listing="$("$smoke_bin" --env "$env" --dry-run 2>&1)" || rc=$?
   if ((rc != 0)); then
     problem "config/$env/smoke.json is not a valid smoke spec (mobius-smoke --dry-run exit $rc): $(head -n 3 <<<"$listing" | tr '\n' ' ')"
   else
@@ -115,9 +119,9 @@ else
 fi
 
 # Health URL: one real check.
-if [[ -n "${bins[mobius-probe]:-}" && -f "$config_dir/app.json" ]]; then
+if [[ -n "$probe_bin" && -f "$config_dir/app.json" ]]; then
   rc=0
-  sample="$("${bins[mobius-probe]}" --env "$env" --count 1 --timeout 5s 2>/dev/null)" || rc=$?
+  sample="$("$probe_bin" --env "$env" --count 1 --timeout 5s 2>/dev/null)" || rc=$?
   if ((rc != 0)) || ! grep -q '"ok":true' <<<"$sample"; then
     detail="$(sed -n 's/.*"detail":"\([^"]*\)".*/\1/p' <<<"$sample")"
     target_url="$(sed -n 's/.*"target":"\([^"]*\)".*/\1/p' <<<"$sample")"
@@ -137,7 +141,7 @@ PLAN
 
 if ((${#problems[@]} > 0)); then
   log "DEPLOY DRY-RUN FAILED for $env: ${#problems[@]} problem(s):"
-  for p in "${problems[@]}"; do
+  for p in ${problems[@]+"${problems[@]}"}; do
     log "  - $p"
   done
   exit 1

@@ -60,8 +60,8 @@ else
   flags+=(--env "$env")
 fi
 if [[ "$MOBIUS_DRY_RUN" == 1 ]]; then flags+=(--dry-run); fi
-mapfile -t -O "${#flags[@]}" flags < <(mobius_flags)
+if [[ "$MOBIUS_VERBOSE" == 1 ]]; then flags+=(--verbose); fi
 
 export_bin="$(mobius_bin mobius-export)"
-vlog "$export_bin ${flags[*]}"
-exec "$export_bin" "${flags[@]}"
+vlog "$export_bin ${flags[*]:-}"
+exec "$export_bin" ${flags[@]+"${flags[@]}"}

@@ -2,6 +2,12 @@
 # Shared by the scripts in scripts/deploy/: finding the mobius-* binaries, messages, and the
 # argument checks every script makes. Sourced, never run. Logic belongs in the binaries; this
 # file only holds what every thin wrapper would otherwise repeat.
+#
+# These scripts also run on macOS, whose /bin/bash is 3.2 and whose tools are BSD's: no
+# mapfile, declare -A or other bash 4 features, no GNU-only flags (date -d, sed -i, stat -c,
+# readlink -f ...), and an array that may be empty is expanded as ${a[@]+"${a[@]}"} because
+# "${a[@]}" of an empty array is an unbound-variable error under set -u before bash 4.4.
+# .ci/run greps for these; a line that must use one anyway says why with "# portable: ...".
 
 MOBIUS_SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 MOBIUS_REPO_DIR="$(cd "$MOBIUS_SCRIPT_DIR/../.." && pwd)"
@@ -18,12 +24,16 @@ die() {
   exit "$code"
 }
 
+# Environment names, as the binaries accept them. A regex kept in a variable means the same
+# to every bash since 3.2, which changed how quoted regexes after =~ are read.
+MOBIUS_ENV_RE='^[a-z][a-z0-9_-]{0,31}$'
+
 # Refuses a bad environment name before it is used in any path (exit 2, as the binaries do).
 check_env() {
   local env="${1:-}"
   [[ -n "$env" ]] || die 2 "--env is required (e.g. --env staging)"
-  [[ "$env" =~ ^[a-z][a-z0-9_-]{0,31}$ ]] ||
-    die 2 "invalid environment name '$env': use ^[a-z][a-z0-9_-]{0,31}\$"
+  [[ "$env" =~ $MOBIUS_ENV_RE ]] ||
+    die 2 "invalid environment name '$env': use $MOBIUS_ENV_RE"
 }
 
 # Prints the path of a mobius binary: $MOBIUS_BIN_DIR, next to this script, the repo's
@@ -54,10 +64,13 @@ mobius_bin() {
   die 4 "$name not found: build it with 'cargo build --release' or put it on PATH"
 }
 
-# Common flags for the binaries, from the script's own --verbose.
-mobius_flags() {
-  if [[ "$MOBIUS_VERBOSE" == 1 ]]; then
-    printf '%s\n' --verbose
+# mobius_sha256sum ARGS...: sha256sum, or `shasum -a 256` where it is missing (macOS). Both
+# read and write the same "HASH  NAME" lines and take --check and --quiet.
+mobius_sha256sum() {
+  if command -v sha256sum >/dev/null 2>&1; then
+    sha256sum "$@" # portable: the fallback follows
+  else
+    shasum -a 256 "$@"
   fi
 }
 
@@ -78,7 +91,7 @@ notify() {
   [[ -n "${MOBIUS_SMTP_URL:-}" ]] && channels+=(email)
   ((${#channels[@]})) || return 0
   if [[ "$MOBIUS_DRY_RUN" == 1 ]]; then
-    log "dry run: would notify ${channels[*]}: $template"
+    log "dry run: would notify ${channels[*]:-}: $template"
     return 0
   fi
   if [[ -n "${MOBIUS_RUNBOOK_URL:-}" ]]; then
@@ -89,9 +102,9 @@ notify() {
     log "NOTIFICATION FAILED: mobius-notify not found; nobody was told: $template for $env"
     return 0
   fi
-  for channel in "${channels[@]}"; do
+  for channel in ${channels[@]+"${channels[@]}"}; do
     # The record is for machines; the caller's stdout carries its own records only.
-    if "$notifier" --channel "$channel" --template "$template" --env "$env" "${vars[@]}" \
+    if "$notifier" --channel "$channel" --template "$template" --env "$env" ${vars[@]+"${vars[@]}"} \
       >/dev/null; then
       vlog "notified $channel: $template"
     else

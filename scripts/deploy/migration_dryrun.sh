@@ -51,10 +51,10 @@ dir="${dir:-$root/migrations}"
 
 verify="$(mobius_bin mobius-verify)"
 flags=()
-mapfile -t flags < <(mobius_flags)
+if [[ "$MOBIUS_VERBOSE" == 1 ]]; then flags+=(--verbose); fi
 
 rc=0
-records="$("$verify" --migrations "$dir" --env "$env" "${flags[@]}")" || rc=$?
+records="$("$verify" --migrations "$dir" --env "$env" ${flags[@]+"${flags[@]}"})" || rc=$?
 if ((rc != 0 && rc != 1)); then
   die "$rc" "mobius-verify could not check $dir (exit $rc)"
 fi
@@ -63,7 +63,9 @@ if [[ "$MOBIUS_VERBOSE" == 1 ]]; then printf '%s\n' "$records" >&2; fi
 # File names of pending migrations match [A-Za-z0-9_.]+ (mobius-verify checked), so the
 # JSON string needs no unescaping.
 pending=()
-mapfile -t pending < <(
+while IFS= read -r f; do
+  pending+=("$f")
+done < <(
   grep '"type":"migration"' <<<"$records" | grep '"status":"pending"' |
     sed -n 's/.*"file":"\([A-Za-z0-9_.]*\)".*/\1/p'
 )
@@ -77,7 +79,7 @@ if ((${#pending[@]} == 0)); then
 else
   printf 'migration plan for %s (%d pending, in this order):\n' "$env" "${#pending[@]}"
   n=0
-  for f in "${pending[@]}"; do
+  for f in ${pending[@]+"${pending[@]}"}; do
     n=$((n + 1))
     printf '  %d. %s\n' "$n" "$dir/$f"
   done
@@ -96,14 +98,16 @@ if ((${#pending[@]} == 0)); then
   exit 0
 fi
 
-script="$(mktemp)"
+script="$(mktemp "${TMPDIR:-/tmp}/mobius-migrations.XXXXXX")"
 trap 'rm -f -- "$script"' EXIT
 {
   printf 'BEGIN;\n'
-  for f in "${pending[@]}"; do
+  q="'"
+  for f in ${pending[@]+"${pending[@]}"}; do
     printf '\\echo === %s\n' "$f"
-    # \i takes a quoted file name; the directory part may hold a quote, so double it.
-    printf "\\\\i '%s'\n" "${dir//\'/\'\'}/$f"
+    # \i takes a quoted file name; the directory part may hold a quote, so double it. The
+    # quotes are in variables: bash before 4.3 keeps a backslash-escaped replacement's backslashes.
+    printf "\\\\i '%s'\n" "${dir//$q/$q$q}/$f"
   done
   printf 'ROLLBACK;\n'
 } >"$script"

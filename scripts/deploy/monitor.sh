@@ -56,7 +56,7 @@ probe="$(mobius_bin mobius-probe)"
 judge="$(mobius_bin mobius-judge)"
 rollback_script="$MOBIUS_SCRIPT_DIR/rollback_dhash.sh"
 verbose_flags=()
-mapfile -t verbose_flags < <(mobius_flags)
+if [[ "$MOBIUS_VERBOSE" == 1 ]]; then verbose_flags+=(--verbose); fi
 
 if ((auto_rollback)); then
   # A rollback is only as good as its backup: prove it before relying on it for an hour.
@@ -73,7 +73,7 @@ log_file="$log_dir/${env}_${stamp}.jsonl"
 
 if [[ "$MOBIUS_DRY_RUN" == 1 ]]; then
   log "dry run: would monitor $env for $duration every $interval (timeout $timeout)"
-  log "dry run: $probe --env $env --interval $interval --duration $duration --timeout $timeout ${urls[*]} | tee $log_file | $judge --follow --duration $duration --env $env"
+  log "dry run: $probe --env $env --interval $interval --duration $duration --timeout $timeout ${urls[*]:-} | tee $log_file | $judge --follow --duration $duration --env $env"
   if ((auto_rollback)); then
     log "dry run: on a rollback verdict: $rollback_script --backup $backup --env $env"
   fi
@@ -84,10 +84,10 @@ mkdir -p "$log_dir"
 log "monitoring $env for $duration every $interval; log: $log_file"
 set +e
 "$probe" --env "$env" --interval "$interval" --duration "$duration" --timeout "$timeout" \
-  "${urls[@]}" "${verbose_flags[@]}" |
+  ${urls[@]+"${urls[@]}"} ${verbose_flags[@]+"${verbose_flags[@]}"} |
   tee -a "$log_file" |
   "$judge" --follow --duration "$duration" --interval "$interval" --env "$env" \
-    --log "$log_file" "${verbose_flags[@]}" |
+    --log "$log_file" ${verbose_flags[@]+"${verbose_flags[@]}"} |
   tee -a "$log_file"
 status=("${PIPESTATUS[@]}")
 set -e
@@ -111,7 +111,7 @@ case "$judge_rc" in
       if [[ "$MOBIUS_VERBOSE" == 1 ]]; then rollback_flags+=(--verbose); fi
       # One rollback, one notification: this script sends it, with the verdict's context.
       if MOBIUS_NOTIFY_SUPPRESS=1 "$rollback_script" --backup "$backup" --env "$env" \
-        "${rollback_flags[@]}"; then
+        ${rollback_flags[@]+"${rollback_flags[@]}"}; then
         log "auto-rollback finished: $env restored from $backup and healthy"
         notify "$env" rolled_back --var "reason=monitoring verdict: rollback (log: $log_file)"
       else

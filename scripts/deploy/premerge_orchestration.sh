@@ -80,12 +80,20 @@ json_str() {
   printf '"%s"' "$out"
 }
 
-now_ms() { date +%s%3N; }
+# Milliseconds since the epoch, for duration_ms. BSD date (macOS) has no %N: there perl's
+# Time::HiRes (shipped with macOS) tells the time; with neither, whole seconds, in ms.
+if [[ "$(date +%3N)" =~ ^[0-9]{3}$ ]]; then # portable: asks whether date is GNU's
+  now_ms() { date +%s%3N; }                   # portable: it is
+elif command -v perl >/dev/null 2>&1; then
+  now_ms() { perl -MTime::HiRes=time -e 'printf "%d\n", time() * 1000'; }
+else
+  now_ms() { printf '%s000\n' "$(date +%s)"; }
+fi
 
 names=() commands=() codes=() outcomes=() durations=()
 vflags=()
-mapfile -t vflags < <(mobius_flags)
-passthrough=("${vflags[@]}")
+if [[ "$MOBIUS_VERBOSE" == 1 ]]; then vflags+=(--verbose); fi
+passthrough=(${vflags[@]+"${vflags[@]}"})
 if [[ "$MOBIUS_DRY_RUN" == 1 ]]; then passthrough+=(--dry-run); fi
 
 # step NAME CMD...: runs CMD with stdout/stderr into the artifacts; never stops the run.
@@ -118,11 +126,11 @@ skip() {
 }
 
 here="$MOBIUS_SCRIPT_DIR"
-step deploy_dryrun "$here/deploy_dryrun.sh" --env "$env" "${passthrough[@]}"
+step deploy_dryrun "$here/deploy_dryrun.sh" --env "$env" ${passthrough[@]+"${passthrough[@]}"}
 mig=(--env "$env")
 if [[ -n "$migrations_dir" ]]; then mig+=(--dir "$migrations_dir"); fi
-step migration_dryrun "$here/migration_dryrun.sh" "${mig[@]}" "${passthrough[@]}"
-step backup "$here/backup.sh" --env "$env" "${passthrough[@]}"
+step migration_dryrun "$here/migration_dryrun.sh" ${mig[@]+"${mig[@]}"} ${passthrough[@]+"${passthrough[@]}"}
+step backup "$here/backup.sh" --env "$env" ${passthrough[@]+"${passthrough[@]}"}
 backup_idx=$((${#names[@]} - 1))
 backup_path="$(tail -n 1 "$art/$(printf '%02d' "$((backup_idx + 1))")_backup.stdout")"
 if [[ "$MOBIUS_DRY_RUN" == 1 ]]; then
@@ -131,7 +139,7 @@ elif [[ "${codes[backup_idx]}" != 0 || ! -f "$backup_path" ]]; then
   step verify_backup false "no backup to verify: the backup step failed"
 else
   verify_bin="$(mobius_bin mobius-verify)"
-  step verify_backup "$verify_bin" "$backup_path" "${vflags[@]}"
+  step verify_backup "$verify_bin" "$backup_path" ${vflags[@]+"${vflags[@]}"}
 fi
 smoke=("$here/smoke_tests.sh" --env "$smoke_env")
 if [[ "$MOBIUS_DRY_RUN" == 1 ]]; then
@@ -140,10 +148,10 @@ else
   smoke+=(--report-dir "$art/smoke")
 fi
 if [[ "$MOBIUS_VERBOSE" == 1 ]]; then smoke+=(--verbose); fi
-step smoke "${smoke[@]}"
+step smoke ${smoke[@]+"${smoke[@]}"}
 
 failed=0
-for o in "${outcomes[@]}"; do
+for o in ${outcomes[@]+"${outcomes[@]}"}; do
   if [[ "$o" == fail ]]; then failed=$((failed + 1)); fi
 done
 ok=true

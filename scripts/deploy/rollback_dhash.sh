@@ -77,7 +77,7 @@ fi
 # 1. The check anyone can repeat by hand, before any MOBIUS code reads the zip.
 dir="$(dirname "$backup")"
 file="$(basename "$backup")"
-if ! (cd "$dir" && sha256sum --check --quiet -- "$file.sha256" >&2); then
+if ! (cd "$dir" && mobius_sha256sum --check --quiet -- "$file.sha256" >&2); then
   die 1 "backup $backup does not match its sidecar $file.sha256; refusing to restore it"
 fi
 vlog "sha256sum -c passed for $backup"
@@ -85,12 +85,12 @@ vlog "sha256sum -c passed for $backup"
 # 2. The rollback itself.
 rollback="$(mobius_bin mobius-rollback)"
 flags=()
-mapfile -t flags < <(mobius_flags)
+if [[ "$MOBIUS_VERBOSE" == 1 ]]; then flags+=(--verbose); fi
 if [[ "$MOBIUS_DRY_RUN" == 1 ]]; then
   flags+=(--dry-run)
 fi
 rc=0
-record="$("$rollback" --env "$env" --backup "$backup" "${args[@]}" "${flags[@]}")" || rc=$?
+record="$("$rollback" --env "$env" --backup "$backup" ${args[@]+"${args[@]}"} ${flags[@]+"${flags[@]}"})" || rc=$?
 if [[ -n "$record" ]]; then
   printf '%s\n' "$record"
 fi

@@ -55,10 +55,10 @@ flags=(--env "$env")
 if [[ -n "$base_url" ]]; then flags+=(--base-url "$base_url"); fi
 if [[ -n "$retry" ]]; then flags+=(--retry "$retry"); fi
 verbose_flags=()
-mapfile -t verbose_flags < <(mobius_flags)
+if [[ "$MOBIUS_VERBOSE" == 1 ]]; then verbose_flags+=(--verbose); fi
 
 if [[ "$MOBIUS_DRY_RUN" == 1 ]]; then
-  exec "$smoke" "${flags[@]}" --dry-run "${verbose_flags[@]}"
+  exec "$smoke" ${flags[@]+"${flags[@]}"} --dry-run ${verbose_flags[@]+"${verbose_flags[@]}"}
 fi
 
 if [[ -z "$report_dir" ]]; then
@@ -79,8 +79,8 @@ fi
 vlog "reports go to $report_dir"
 
 set +e
-"$smoke" "${flags[@]}" --junit "$report_dir/junit.xml" --jsonl "$report_dir/smoke.jsonl" \
-  "${verbose_flags[@]}"
+"$smoke" ${flags[@]+"${flags[@]}"} --junit "$report_dir/junit.xml" --jsonl "$report_dir/smoke.jsonl" \
+  ${verbose_flags[@]+"${verbose_flags[@]}"}
 rc=$?
 set -e
 case "$rc" in
