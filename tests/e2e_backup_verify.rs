@@ -46,6 +46,24 @@ fn backup_script_then_sha256sum_and_verify_then_corruption_is_named() {
         String::from_utf8_lossy(&check.stdout)
     );
 
+    // And exactly as the framework's emergency procedure runs it, from the root.
+    let framework = Command::new("bash")
+        .args([
+            "-c",
+            r#"set -euo pipefail
+LATEST_BACKUP=$(ls -1 backups/dhash_production_*.zip | sort -r | head -n1)
+sha256sum -c "${LATEST_BACKUP}.sha256""#,
+        ])
+        .current_dir(root.path())
+        .output()
+        .unwrap();
+    assert!(
+        framework.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&framework.stdout),
+        stderr_of(&framework)
+    );
+
     let verify = Command::new(bin("mobius-verify"))
         .args(["--latest", "--env", "production", "--root"])
         .arg(root.path())

@@ -22,13 +22,13 @@ mod hashing;
 mod walk;
 
 use clap::Parser;
-use mobius_core::atomic::{is_temp_name, sync_dir, write_atomic, AtomicFile};
+use mobius_core::atomic::{is_temp_name, sync_dir, AtomicFile};
 use mobius_core::backups::{
     list_backups, remove_backup, retention_victims, sidecar_path, BackupName, Manifest,
     DEFAULT_NAME, MANIFEST_FORMAT, MANIFEST_NAME,
 };
 use mobius_core::cli::{CommonArgs, EnvArg, Reporter};
-use mobius_core::digest::{hex, sha256_file, sidecar_line};
+use mobius_core::digest::{hex, sha256_file, write_sidecar};
 use mobius_core::exit::EXIT_CODE_HELP;
 use mobius_core::history::{self, HistoryError};
 use mobius_core::jsonl::JsonlWriter;
@@ -408,14 +408,18 @@ pub fn create_backup(
         millis(started.elapsed() - hashed)
     ));
     let sidecar = sidecar_path(&dest);
-    if let Err(e) = write_atomic(
-        &sidecar,
-        sidecar_line(&sha256, &file_name).as_bytes(),
-        0o600,
-    ) {
-        // Without its sidecar the zip is an incomplete backup; do not leave one behind.
-        let _ = fs::remove_file(&dest);
-        return Err(Error::io("write the checksum file", &sidecar, e));
+    match write_sidecar(&dest, &sha256) {
+        Ok(true) => {}
+        Ok(false) => reporter.warn(format!(
+            "{} names the zip by its bare name (no link {}/<dir name> -> . could be made), so sha256sum -c passes only from inside that directory",
+            shown(&sidecar),
+            shown(&out_dir)
+        )),
+        Err(e) => {
+            // Without its sidecar the zip is an incomplete backup; do not leave one behind.
+            let _ = fs::remove_file(&dest);
+            return Err(Error::io("write the checksum file", &sidecar, e));
+        }
     }
     Ok(BackupRecord {
         env: env.to_string(),

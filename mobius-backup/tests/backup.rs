@@ -147,10 +147,20 @@ fn backs_up_an_awkward_tree_that_sha256sum_and_unzip_accept() {
         mobius_core::digest::sha256_file(&zip).unwrap().0
     );
 
-    // The sidecar is what GNU sha256sum writes, and sha256sum -c accepts it.
+    // The sidecar is sha256sum's format naming `<dir>/<zip>`, and the real sha256sum -c accepts
+    // it both inside the backups directory (through its `<dir> -> .` link) and from above it.
+    let dir_name = dir.file_name().unwrap().to_str().unwrap().to_owned();
     let side = fs::read_to_string(sidecar_path(&zip)).unwrap();
-    assert_eq!(side, format!("{}  {name}\n", rec.sha256));
+    assert_eq!(side, format!("{}  {dir_name}/{name}\n", rec.sha256));
+    assert_eq!(fs::read_link(dir.join(&dir_name)).unwrap(), Path::new("."));
     let check = sh(&dir, "sha256sum", &["-c", &format!("{name}.sha256")]);
+    assert!(check.status.success(), "{}", stderr(&check));
+    let above = dir.parent().unwrap();
+    let check = sh(
+        above,
+        "sha256sum",
+        &["-c", &format!("{dir_name}/{name}.sha256")],
+    );
     assert!(check.status.success(), "{}", stderr(&check));
     let test = sh(&dir, "unzip", &["-t", &name]);
     assert!(
@@ -368,7 +378,11 @@ fn keep_sets_how_many_survive() {
     }
     let rec = record(&backup(root, &["--env", "prod", "--keep", "2"]));
     assert_eq!(rec.deleted.len(), 3);
-    assert_eq!(files_in(&root.join("backups")).len(), 4, "2 pairs left");
+    assert_eq!(
+        files_in(&root.join("backups")).len(),
+        5,
+        "2 pairs and the backups -> . link left"
+    );
     let out = backup(root, &["--env", "prod", "--keep", "0"]);
     assert_eq!(out.status.code(), Some(2));
 }

@@ -105,6 +105,9 @@ fn check(dir: &Path, seen: &mut Vec<String>, tally: &mut Tally) {
                 new_zip = Some(name.clone());
                 seen.push(name);
             }
+        } else if name == "backups" {
+            // The self-link that lets `sha256sum -c backups/X.zip.sha256` pass from the root.
+            assert_eq!(fs::read_link(dir.join(&name)).unwrap(), Path::new("."));
         } else {
             panic!("unexpected file {name} in backups/");
         }

@@ -1,13 +1,17 @@
 //! SHA-256 helpers and the `sha256sum`-compatible sidecar format.
 //!
-//! A sidecar is exactly what GNU `sha256sum FILE` prints when run in the file's directory:
-//! 64 lowercase hex digits, two spaces, the base name, a newline. So `sha256sum -c X.sha256`
-//! run beside the file checks it, with no MOBIUS tool at hand.
+//! A sidecar is one line in GNU `sha256sum` format: 64 lowercase hex digits, two spaces, a name,
+//! a newline. The name is `<dir>/<file>`, `<dir>` being the name of the directory holding both,
+//! and that directory holds a link `<dir> -> .` (as Debian's `/usr/bin/X11 -> .` did). So plain
+//! `sha256sum -c` passes both from the directory above, the way the framework's emergency
+//! procedure runs it (`sha256sum -c backups/X.zip.sha256` from the root), and from inside
+//! (`cd backups && sha256sum -c X.zip.sha256`). A sidecar naming the bare file (older ones, or
+//! one written where no link can be made) is equally valid.
 
 use sha2::{Digest, Sha256};
 use std::fs::File;
 use std::io::{self, Read};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 pub const ZERO_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -94,6 +98,82 @@ pub fn sidecar_line(hex_digest: &str, base_name: &str) -> String {
     format!("{hex_digest}  {base_name}\n")
 }
 
+/// The directory a file lives in, `.` for a bare relative name.
+fn dir_of(file: &Path) -> PathBuf {
+    match file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// The name of `dir` itself when `dir/<name>` is (or now becomes) a link to `.`; `None` when
+/// that cannot be (another file has the name, a name `sha256sum` would escape, no symlinks).
+#[cfg(unix)]
+fn self_link(dir: &Path) -> Option<String> {
+    let canon = dir.canonicalize().ok()?;
+    let name = canon.file_name()?.to_str()?.to_owned();
+    if name.contains(['\\', '\n']) {
+        return None;
+    }
+    let link = canon.join(&name);
+    match std::os::unix::fs::symlink(".", &link) {
+        Ok(()) => {}
+        // Another backup made it first, or an operator's file is in the way: read_link tells.
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(_) => return None,
+    }
+    (std::fs::read_link(&link).ok()? == Path::new(".")).then_some(name)
+}
+
+#[cfg(not(unix))]
+fn self_link(_dir: &Path) -> Option<String> {
+    None
+}
+
+/// Writes `<file>.sha256` atomically (mode 0600), naming the file `<dir>/<file>` when the
+/// directory's self-link exists or can be made (see the module header), else by its bare name.
+/// Returns whether the `<dir>/` form was used, so a caller can warn when it was not.
+pub fn write_sidecar(file: &Path, hex_digest: &str) -> io::Result<bool> {
+    let base = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .ok_or_else(|| io::Error::other(format!("{} has no file name", file.display())))?;
+    let dir_name = self_link(&dir_of(file));
+    let named = match &dir_name {
+        Some(d) => format!("{d}/{base}"),
+        None => base,
+    };
+    let mut side = file.as_os_str().to_owned();
+    side.push(".sha256");
+    crate::atomic::write_atomic(
+        Path::new(&side),
+        sidecar_line(hex_digest, &named).as_bytes(),
+        0o600,
+    )?;
+    Ok(dir_name.is_some())
+}
+
+/// Whether a sidecar's `name` designates `file`: its bare name, or `<dir>/<name>` with `<dir>`
+/// the name of the directory holding it. Anything else (another file's name, another
+/// directory) means the sidecar belongs to something else or the file was renamed.
+pub fn sidecar_names(name: &str, file: &Path) -> bool {
+    let Some(base) = file.file_name().and_then(|n| n.to_str()) else {
+        return false;
+    };
+    if name == base {
+        return true;
+    }
+    let Some((dir, rest)) = name.rsplit_once('/') else {
+        return false;
+    };
+    rest == base
+        && dir_of(file)
+            .canonicalize()
+            .ok()
+            .and_then(|d| d.file_name().map(|n| n == dir))
+            .unwrap_or(false)
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SidecarError {
     #[error("is empty")]
@@ -148,6 +228,39 @@ mod tests {
             parse_sidecar(&line),
             Ok((d, "dhash_prod_20261126T120000.000Z.zip".to_owned()))
         );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn sidecar_names_the_file_through_its_directory_link() {
+        let tmp = std::env::temp_dir().join(format!("mobius-sidecar-{}", std::process::id()));
+        let dir = tmp.join("backups");
+        std::fs::create_dir_all(&dir).unwrap();
+        let zip = dir.join("a.zip");
+        std::fs::write(&zip, b"x").unwrap();
+        assert!(write_sidecar(&zip, &sha256_hex(b"x")).unwrap());
+        let text = std::fs::read_to_string(dir.join("a.zip.sha256")).unwrap();
+        assert_eq!(text, format!("{}  backups/a.zip\n", sha256_hex(b"x")));
+        assert_eq!(
+            std::fs::read_link(dir.join("backups")).unwrap(),
+            Path::new(".")
+        );
+        // A second write finds the link in place.
+        assert!(write_sidecar(&zip, &sha256_hex(b"x")).unwrap());
+        assert!(sidecar_names("backups/a.zip", &zip));
+        assert!(sidecar_names("a.zip", &zip));
+        assert!(!sidecar_names("other/a.zip", &zip));
+        assert!(!sidecar_names("backups/b.zip", &zip));
+        assert!(!sidecar_names("b.zip", &zip));
+        // Something else in the link's place: the bare name, never a wrong path.
+        let other = tmp.join("exports");
+        std::fs::create_dir_all(other.join("exports")).unwrap();
+        let z2 = other.join("e.zip");
+        std::fs::write(&z2, b"y").unwrap();
+        assert!(!write_sidecar(&z2, &sha256_hex(b"y")).unwrap());
+        let text = std::fs::read_to_string(other.join("e.zip.sha256")).unwrap();
+        assert_eq!(text, format!("{}  e.zip\n", sha256_hex(b"y")));
+        std::fs::remove_dir_all(&tmp).unwrap();
     }
 
     #[test]

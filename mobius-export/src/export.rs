@@ -6,10 +6,10 @@ use crate::csvsafe::CsvOut;
 use crate::deployments::{self, Deployment, Deployments};
 use crate::monitoring::{self, RunSummary};
 use crate::{names, shown, Args, Error, Format, TOOL};
-use mobius_core::atomic::{is_temp_name, write_atomic};
+use mobius_core::atomic::is_temp_name;
 use mobius_core::backups::{sidecar_path, BackupName};
 use mobius_core::cli::Reporter;
-use mobius_core::digest::{sha256_file, sha256_hex, sidecar_line};
+use mobius_core::digest::{sha256_file, sha256_hex, write_sidecar};
 use mobius_core::history::{self, verify_chain, ChainReport};
 use mobius_core::jsonl::JsonlWriter;
 use mobius_core::records::{Event, ExportRecord, Record};
@@ -879,13 +879,7 @@ fn write_bundle(
     let sha256 = match format {
         Format::Zip => {
             let (digest, _) = sha256_file(dest).map_err(|e| Error::io("read", dest, e))?;
-            let base = dest
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let side = sidecar_path(dest);
-            write_atomic(&side, sidecar_line(&digest, &base).as_bytes(), 0o600)
-                .map_err(|e| Error::io("write", &side, e))?;
+            write_sidecar(dest, &digest).map_err(|e| Error::io("write", &sidecar_path(dest), e))?;
             digest
         }
         Format::Dir => m.sha256,

@@ -18,7 +18,7 @@ use flate2::{Crc, Decompress, FlushDecompress, Status};
 use mobius_core::backups::{
     sidecar_path, unsafe_entry_name, BackupName, Manifest, MANIFEST_FORMAT, MANIFEST_NAME,
 };
-use mobius_core::digest::{hex, parse_sidecar};
+use mobius_core::digest::{hex, parse_sidecar, sidecar_names};
 use mobius_core::records::Problem;
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
@@ -210,7 +210,7 @@ impl OpenedBackup {
             )),
             Ok((digest, name)) => {
                 let own = file_name(&self.path);
-                if name != own {
+                if !sidecar_names(&name, &self.path) {
                     self.sidecar_problems.push(problem(
                         kind::SIDECAR_NAME_MISMATCH,
                         None,
