@@ -40,13 +40,8 @@ impl AtomicFile {
         let tmp = dir.join(format!(".{name}.tmp-{}-{n}", std::process::id()));
         let mut opts = OpenOptions::new();
         opts.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(mode);
-        }
-        let file = opts.open(&tmp)?;
-        set_mode(&file, mode)?;
+        let file = crate::platform::create_mode(&mut opts, mode).open(&tmp)?;
+        crate::platform::set_file_mode(&file, mode)?;
         Ok(AtomicFile {
             file: Some(file),
             tmp,
@@ -119,23 +114,11 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
     }
 }
 
-fn parent_dir(p: &Path) -> &Path {
+/// The directory holding `p`, `.` for a bare relative name.
+pub(crate) fn parent_dir(p: &Path) -> &Path {
     match p.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
-    }
-}
-
-fn set_mode(file: &File, mode: u32) -> io::Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        file.set_permissions(fs::Permissions::from_mode(mode))
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = (file, mode);
-        Ok(())
     }
 }
 

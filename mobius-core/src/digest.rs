@@ -8,10 +8,12 @@
 //! (`cd backups && sha256sum -c X.zip.sha256`). A sidecar naming the bare file (older ones, or
 //! one written where no link can be made) is equally valid.
 
+use crate::atomic::{parent_dir, write_atomic};
+use crate::backups::sidecar_path;
 use sha2::{Digest, Sha256};
 use std::fs::File;
 use std::io::{self, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 pub const ZERO_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -98,14 +100,6 @@ pub fn sidecar_line(hex_digest: &str, base_name: &str) -> String {
     format!("{hex_digest}  {base_name}\n")
 }
 
-/// The directory a file lives in, `.` for a bare relative name.
-fn dir_of(file: &Path) -> PathBuf {
-    match file.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
-}
-
 /// The name of `dir` itself when `dir/<name>` is (or now becomes) a link to `.`; `None` when
 /// that cannot be (another file has the name, a name `sha256sum` would escape, no symlinks).
 #[cfg(unix)]
@@ -138,15 +132,13 @@ pub fn write_sidecar(file: &Path, hex_digest: &str) -> io::Result<bool> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .ok_or_else(|| io::Error::other(format!("{} has no file name", file.display())))?;
-    let dir_name = self_link(&dir_of(file));
+    let dir_name = self_link(parent_dir(file));
     let named = match &dir_name {
         Some(d) => format!("{d}/{base}"),
         None => base,
     };
-    let mut side = file.as_os_str().to_owned();
-    side.push(".sha256");
-    crate::atomic::write_atomic(
-        Path::new(&side),
+    write_atomic(
+        &sidecar_path(file),
         sidecar_line(hex_digest, &named).as_bytes(),
         0o600,
     )?;
@@ -167,7 +159,7 @@ pub fn sidecar_names(name: &str, file: &Path) -> bool {
         return false;
     };
     rest == base
-        && dir_of(file)
+        && parent_dir(file)
             .canonicalize()
             .ok()
             .and_then(|d| d.file_name().map(|n| n == dir))
