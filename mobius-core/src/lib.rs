@@ -3,6 +3,7 @@
 //! the on-disk layout, crash-safe file writes, the per-environment lock, the hash-chained
 //! deployment history, and the few file-system differences between Unix and Windows.
 
+pub mod app_config;
 pub mod atomic;
 pub mod backups;
 pub mod cli;
