@@ -372,7 +372,7 @@ mod tests {
     use super::*;
     use std::io::Cursor;
 
-    fn head(name: &str, data: &[u8]) -> Head<'_> {
+    fn head<'a>(name: &'a str, data: &[u8]) -> Head<'a> {
         Head {
             name,
             dir: false,
@@ -399,10 +399,10 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let mut z = ZipOut::new(Cursor::new(Vec::new()), spill(&d));
         z.add(&head("a.txt", b"hello"), b"hello").unwrap();
-        let mut d = head("dir/", b"");
-        d.dir = true;
-        d.mode = 0o755;
-        z.add(&d, b"").unwrap();
+        let mut dir = head("dir/", b"");
+        dir.dir = true;
+        dir.mode = 0o755;
+        z.add(&dir, b"").unwrap();
         let h = head("dir/ü.bin", b"streamed bytes");
         let p = z.start_streamed(&head("dir/ü.bin", b""), true).unwrap();
         z.write_data(b"streamed ").unwrap();
