@@ -255,7 +255,8 @@ impl<W: Write + Seek> ZipOut<W> {
         put32(&mut b, SIG_EOCD);
         put16(&mut b, 0);
         put16(&mut b, 0);
-        let n16 = u16::try_from(self.entries).unwrap_or(0xFFFF).min(0xFFFF);
+        // 0xFFFF from 65,535 entries on: readers then take the count from the ZIP64 record.
+        let n16 = u16::try_from(self.entries).unwrap_or(0xFFFF);
         put16(&mut b, n16);
         put16(&mut b, n16);
         put32(&mut b, clamp32(cd_len));
