@@ -273,7 +273,11 @@ fn monitor_reads_its_default_duration_and_interval_from_the_environment() {
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    assert!(stderr_of(&out).contains("for 5m every 10s"), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("for 5m every 10s"),
+        "{}",
+        stderr_of(&out)
+    );
     // A bad value is named like a bad flag.
     let out = Command::new(&monitor)
         .args(["--env", "staging", "--dry-run"])

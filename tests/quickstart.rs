@@ -186,7 +186,11 @@ fn framework_blocks_run_verbatim_against_demo_serve() {
     let _served = Served(root.path().to_path_buf());
     assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
     for (env, url) in &urls {
-        assert_eq!(http_status(&format!("{url}/health")), Some(200), "{env} at {url}");
+        assert_eq!(
+            http_status(&format!("{url}/health")),
+            Some(200),
+            "{env} at {url}"
+        );
         assert!(root.path().join(format!("run/demo-{env}.pid")).is_file());
     }
 
@@ -200,7 +204,10 @@ fn framework_blocks_run_verbatim_against_demo_serve() {
     let testing = run_block(root.path(), "Testing", TESTING, &[]);
     let said = String::from_utf8_lossy(&testing.stdout);
     assert_eq!(said.matches("Testing scripts/deploy/").count(), 8, "{said}");
-    assert!(!said.contains("lib"), "the library is outside the glob: {said}");
+    assert!(
+        !said.contains("lib"),
+        "the library is outside the glob: {said}"
+    );
 
     // What the blocks did, from the production history: a backup, the smoke pass, the
     // monitor's pass verdict, then the emergency rollback.
@@ -229,7 +236,11 @@ fn framework_blocks_run_verbatim_against_demo_serve() {
     let out = demo_sh(root.path(), &["--stop"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
     for (env, url) in &urls {
-        assert_eq!(http_status(&format!("{url}/health")), None, "{env} still up");
+        assert_eq!(
+            http_status(&format!("{url}/health")),
+            None,
+            "{env} still up"
+        );
         assert!(!root.path().join(format!("run/demo-{env}.pid")).exists());
     }
 }
@@ -257,7 +268,11 @@ fn demo_serve_refuses_a_taken_port_and_stop_handles_a_stale_pidfile() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
     let again = demo_sh(root.path(), &["--serve"]);
     assert_eq!(again.status.code(), Some(4));
-    assert!(stderr_of(&again).contains("already served"), "{}", stderr_of(&again));
+    assert!(
+        stderr_of(&again).contains("already served"),
+        "{}",
+        stderr_of(&again)
+    );
     let mut sleeper = Command::new("sleep").arg("30").spawn().unwrap();
     let stale = root.path().join("run/demo-other.pid");
     std::fs::write(&stale, format!("{}\n", sleeper.id())).unwrap();
@@ -268,10 +283,17 @@ fn demo_serve_refuses_a_taken_port_and_stop_handles_a_stale_pidfile() {
     assert!(err.contains("stopped demo-production"), "{err}");
     assert!(err.contains("stopped demo-staging"), "{err}");
     assert!(!stale.exists());
-    assert!(sleeper.try_wait().unwrap().is_none(), "--stop killed a stranger");
+    assert!(
+        sleeper.try_wait().unwrap().is_none(),
+        "--stop killed a stranger"
+    );
     let _ = sleeper.kill();
     let _ = sleeper.wait();
     for (env, url) in &urls {
-        assert_eq!(http_status(&format!("{url}/health")), None, "{env} still up");
+        assert_eq!(
+            http_status(&format!("{url}/health")),
+            None,
+            "{env} still up"
+        );
     }
 }
