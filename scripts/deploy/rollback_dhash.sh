@@ -60,7 +60,10 @@ if [[ -z "$backup" && "$latest" == 0 ]]; then
 fi
 
 if ((latest)); then
-  newest="$(find "$root/backups" -maxdepth 1 -type f -name "dhash_${env}_*.zip" 2>/dev/null | sort -r | head -n 1)"
+  newest=""
+  if [[ -d "$root/backups" ]]; then
+    newest="$(find "$root/backups" -maxdepth 1 -type f -name "dhash_${env}_*.zip" | sort -r | head -n 1)"
+  fi
   if [[ -z "$newest" ]]; then
     if [[ "$MOBIUS_DRY_RUN" == 1 ]]; then
       log "NO BACKUP of $env in $root/backups: there is nothing to roll back to (dry run: nothing to check; make one with backup.sh --env $env)"
