@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Shared by the bench/*.sh scripts (sourced after scripts/deploy/lib.sh): the generated
+# Shared by the bench/*.sh scripts (sourced after scripts/lib/mobius.sh): the generated
 # benchmark tree, release builds, and a fresh mobius-backup of the tree. Each benchmark keeps
 # only what is its own: the peer it is measured against.
 #
-# The benchmarks are Linux-only, unlike scripts/deploy/ (see the top of its lib.sh): they
+# The benchmarks are Linux-only, unlike scripts/deploy/ (see the top of scripts/lib/mobius.sh): they
 # measure with GNU /usr/bin/time -f %M, stat -c, date -d and %N, nproc, and compare against
 # GNU sha256sum.
 

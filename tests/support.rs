@@ -134,11 +134,15 @@ impl Demo {
         Demo { child, url }
     }
 
-    /// Points the env's app.json at this demo instance (the shipped file says port 8080).
+    /// Points the env's app.json at this demo instance (the shipped files say production
+    /// 127.0.0.1:8080, staging 127.0.0.1:8081).
     pub fn point_config_at_me(&self, root: &Path, env: &str) {
         let app = root.join("config").join(env).join("app.json");
         let text = std::fs::read_to_string(&app).unwrap();
-        std::fs::write(&app, text.replace("http://127.0.0.1:8080", &self.url)).unwrap();
+        let text = ["http://127.0.0.1:8080", "http://127.0.0.1:8081"]
+            .iter()
+            .fold(text, |t, shipped| t.replace(shipped, &self.url));
+        std::fs::write(&app, text).unwrap();
     }
 }
 
