@@ -181,7 +181,11 @@ fn monitor_rolls_back_release_and_config_and_restarts_the_service() {
         .output()
         .unwrap();
     let err = stderr_of(&out);
-    assert_eq!(out.status.code(), Some(1), "rollback verdict, rolled back: {err}");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "rollback verdict, rolled back: {err}"
+    );
     assert!(err.contains("auto-rollback finished"), "{err}");
 
     // restart_cmd ran: a new process, healthy, on the old release.
@@ -240,7 +244,8 @@ fn a_service_that_is_not_running_fails_as_service_down_and_the_tree_is_put_back(
 fn a_restart_command_that_fails_is_named_with_its_exit_code_and_stderr() {
     let (dir, svc) = started(false);
     let root = dir.path();
-    let failing = "echo 'restart-oops: port 80 busy' >&2; echo 'restart-oops: giving up' >&2; exit 3";
+    let failing =
+        "echo 'restart-oops: port 80 busy' >&2; echo 'restart-oops: giving up' >&2; exit 3";
     write_deployment(root, svc.port, Some(failing), "1.0.0", true);
     let backup = backup(root);
     write_deployment(root, svc.port, Some(failing), "2.0.0", false);

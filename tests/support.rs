@@ -204,7 +204,10 @@ pub fn http_get(url: &str) -> Option<(u16, String)> {
     let mut text = String::new();
     s.read_to_string(&mut text).ok()?;
     let status = text.split_whitespace().nth(1)?.parse().ok()?;
-    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b).to_owned();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_owned();
     Some((status, body))
 }
 
@@ -233,7 +236,11 @@ impl RealService {
     /// `restart.sh ROOT ENV`, shell-quoted for `sh -c` (what goes into `restart_cmd`).
     pub fn restart_cmd(root: &Path, env: &str) -> String {
         let q = |p: &Path| format!("'{}'", p.display().to_string().replace('\'', r"'\''"));
-        format!("{} {} {env}", q(&fixture("realservice/restart.sh")), q(root))
+        format!(
+            "{} {} {env}",
+            q(&fixture("realservice/restart.sh")),
+            q(root)
+        )
     }
 
     /// Runs the restart command with `sh -c`, as a deploy (or a rollback) does; panics with
