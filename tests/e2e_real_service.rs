@@ -290,7 +290,7 @@ fn a_backup_whose_content_is_unhealthy_fails_as_restored_unhealthy() {
     assert_eq!(rec["failure_cause"], "restored_unhealthy", "{rec}");
     assert_eq!(rec["health_before"]["ok"], true, "{rec}");
     let words = format!("{} {err}", rec["reason"]).to_lowercase();
-    assert!(words.contains("another backup"), "{words}");
+    assert!(words.contains("choose another"), "{words}");
     // Put back and restarted again: the good deploy serves.
     assert_eq!(snapshot(root), before);
     assert!(wait_for(&svc.url("/health"), 200));
