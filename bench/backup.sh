@@ -3,8 +3,8 @@
 # `zip -r -q` then `sha256sum`, on a generated tree of mixed files (half compressible text,
 # half random bytes). Target: at least 3x faster (median of --runs) with peak RSS < 64 MB.
 set -euo pipefail
-# shellcheck source=../scripts/deploy/lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/../scripts/deploy/lib.sh"
+# shellcheck source=../scripts/lib/mobius.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib/mobius.sh"
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 

@@ -3,8 +3,8 @@
 # against a server that answers after 200 ms, and schedule drift over 1,000 checks at 10 ms.
 # Everything runs on 127.0.0.1 against mobius-demo; numbers go to stdout.
 set -euo pipefail
-# shellcheck source=../scripts/deploy/lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/../scripts/deploy/lib.sh"
+# shellcheck source=../scripts/lib/mobius.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib/mobius.sh"
 
 usage() {
   cat <<'USAGE'

@@ -4,8 +4,8 @@
 # all: `unzip -q` into a new directory, then `mv` it into place. Both restore the 200 MB,
 # 20,000-file backup over a small live tree. Target: ratio mobius / peer <= 1.0 (median of --runs).
 set -euo pipefail
-# shellcheck source=../scripts/deploy/lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/../scripts/deploy/lib.sh"
+# shellcheck source=../scripts/lib/mobius.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib/mobius.sh"
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 

@@ -3,8 +3,8 @@
 # `mobius-smoke --jobs 4` against a bash loop of curl + grep doing the same checks, timed by
 # hyperfine (median of --runs), with both verdict lists compared line by line.
 set -euo pipefail
-# shellcheck source=../scripts/deploy/lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/../scripts/deploy/lib.sh"
+# shellcheck source=../scripts/lib/mobius.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib/mobius.sh"
 
 usage() {
   cat <<'USAGE'

@@ -3,8 +3,8 @@
 # scripts would do, `unzip -tq` then `sha256sum -c`, on a backup of the generated tree
 # (half compressible text, half random bytes). Target: at least 2x faster (median of --runs).
 set -euo pipefail
-# shellcheck source=../scripts/deploy/lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/../scripts/deploy/lib.sh"
+# shellcheck source=../scripts/lib/mobius.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib/mobius.sh"
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 

@@ -8,31 +8,144 @@ set -euo pipefail
 usage() {
   cat <<'USAGE'
 Usage: scripts/demo.sh [--root DIR] [--env ENV] [--interval 200ms] [--dry-run] [--verbose] [--help]
+       scripts/demo.sh --serve [--root DIR] [--dry-run]
+       scripts/demo.sh --stop  [--root DIR]
 
-Runs a whole guarded deployment against mobius-demo in DIR (default: a new temporary
-directory, kept afterwards so you can look at the backups, logs, history and export).
-Takes well under a minute. Only loopback (127.0.0.1) is used.
+Without --serve/--stop: runs a whole guarded deployment against mobius-demo in DIR
+(default: a new temporary directory, kept afterwards so you can look at the backups,
+logs, history and export). Takes well under a minute. Only loopback (127.0.0.1) is used.
+
+--serve: starts mobius-demo in the background for every environment of DIR/config/
+(default DIR: $MOBIUS_ROOT or the current directory, e.g. the checkout), each at the
+host:port of the health_url in its config/ENV/app.json (shipped: production 8080,
+staging 8081), with its pidfile and log under DIR/run/ (demo-ENV.pid, demo-ENV.log).
+Refuses (exit 4) when a port is taken or ENV is already being served. The framework's
+Quick Start then runs as written against those services.
+--stop: stops the services whose pidfiles --serve wrote (a stale pidfile is removed).
+
+Exit codes: 0 done, 1 a step of the demo failed, 2 usage, 4 cannot start or stop a service.
 USAGE
 }
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-# For mobius_sha256sum and MOBIUS_ENV_RE; like the deploy scripts, this runs on macOS's bash
-# 3.2 and BSD tools too (see the top of lib.sh).
-# shellcheck source=deploy/lib.sh
-source "$repo/scripts/deploy/lib.sh"
-root="" env="production" interval="200ms" dry_run=0 verbose=0
-while (($#)); do
-  case "$1" in
-    --root) root="${2:?--root needs a directory}"; shift 2 ;;
-    --env) env="${2:?--env needs a name}"; shift 2 ;;
-    --interval) interval="${2:?--interval needs a value}"; shift 2 ;;
-    --dry-run) dry_run=1; shift ;;
-    --verbose) verbose=1; shift ;;
-    -h | --help) usage; exit 0 ;;
-    *) printf 'demo.sh: unknown option %s (see --help)\n' "$1" >&2; exit 2 ;;
-  esac
-done
-[[ "$env" =~ $MOBIUS_ENV_RE ]] || { printf 'demo.sh: invalid --env %s\n' "$env" >&2; exit 2; }
+# The flag parser, mobius_sha256sum and MOBIUS_ENV_RE; like the deploy scripts, this runs on
+# macOS's bash 3.2 and BSD tools too (see the top of scripts/lib/mobius.sh).
+# shellcheck source=lib/mobius.sh
+source "$repo/scripts/lib/mobius.sh"
+env="production" interval="200ms" serve=0 stop=0
+# The full demo runs in a root of its own (--root, or a new temporary one), never in an
+# inherited $MOBIUS_ROOT; --serve and --stop default to $MOBIUS_ROOT, then the current directory.
+inherited_root="${MOBIUS_ROOT:-}"
+unset MOBIUS_ROOT
+mobius_flag --interval duration interval
+mobius_flag --serve switch serve
+mobius_flag --stop switch stop
+mobius_parse "$@"
+check_env "$env"
+root="${MOBIUS_ROOT:-}"
+dry_run="$MOBIUS_DRY_RUN" verbose="$MOBIUS_VERBOSE"
+# The steps below run the deploy scripts against their own root, given explicitly.
+unset MOBIUS_ROOT
+((serve + stop < 2)) || die 2 "--serve and --stop: give one of them"
+
+# The host:port of config/ENV/app.json's health_url under ROOT ("" when there is none).
+demo_addr() {
+  sed -n 's|.*"health_url"[[:space:]]*:[[:space:]]*"http://\([^/"]*\).*|\1|p' \
+    "$1/config/$2/app.json" 2>/dev/null | head -n 1
+}
+
+# Is PID alive and a mobius-demo? (ps -o comm= is the same on Linux and BSD.)
+is_demo_pid() {
+  [[ "$1" =~ ^[0-9]+$ ]] && kill -0 "$1" 2>/dev/null &&
+    ps -p "$1" -o comm= 2>/dev/null | grep -q 'mobius-demo'
+}
+
+if ((serve || stop)); then
+  root="${root:-${inherited_root:-.}}"
+  [[ -d "$root" ]] || die 2 "--root $root is not a directory"
+  root="$(cd "$root" && pwd)"
+  run="$root/run"
+fi
+
+if ((stop)); then
+  stopped=0
+  for pidfile in "$run"/demo-*.pid; do
+    [[ -f "$pidfile" ]] || continue
+    name="$(basename "$pidfile" .pid)"
+    pid="$(head -n 1 "$pidfile")"
+    if is_demo_pid "$pid"; then
+      kill -TERM "$pid"
+      for _ in $(seq 1 100); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.05
+      done
+      if kill -0 "$pid" 2>/dev/null; then die 4 "$name (pid $pid) did not stop on SIGTERM"; fi
+      log "stopped $name (pid $pid)"
+      stopped=$((stopped + 1))
+    else
+      log "stale pidfile $pidfile (pid ${pid:-?} is not a running mobius-demo): removed"
+    fi
+    rm -f -- "$pidfile"
+  done
+  ((stopped > 0)) || log "no demo service was running under $run"
+  exit 0
+fi
+
+if ((serve)); then
+  [[ -d "$root/config" ]] || die 4 "no $root/config: --serve starts a service per config/ENV/app.json"
+  demo_bin="$(mobius_bin mobius-demo)"
+  mkdir -p "$run"
+  envs=() addrs=()
+  for app in "$root"/config/*/app.json; do
+    [[ -f "$app" ]] || continue
+    e="$(basename "$(dirname "$app")")"
+    [[ "$e" =~ $MOBIUS_ENV_RE ]] || continue
+    addr="$(demo_addr "$root" "$e")"
+    [[ -n "$addr" ]] || die 4 "config/$e/app.json has no http://host:port health_url to serve"
+    pidfile="$run/demo-$e.pid"
+    if [[ -f "$pidfile" ]]; then
+      pid="$(head -n 1 "$pidfile")"
+      if is_demo_pid "$pid"; then
+        die 4 "$e is already served (pid $pid, $pidfile): scripts/demo.sh --stop first"
+      fi
+      log "stale pidfile $pidfile (pid ${pid:-?} is gone): replaced"
+      rm -f -- "$pidfile"
+    fi
+    # Something answering on the port already: refuse rather than fail half-way.
+    if (exec 3<>"/dev/tcp/${addr%:*}/${addr##*:}") 2>/dev/null; then
+      die 4 "port ${addr##*:} of config/$e/app.json ($addr) is taken by another process: stop it or change health_url"
+    fi
+    envs+=("$e")
+    addrs+=("$addr")
+  done
+  ((${#envs[@]})) || die 4 "no config/ENV/app.json under $root"
+  if ((dry_run)); then
+    for i in "${!envs[@]}"; do
+      log "dry run: would start $demo_bin --env ${envs[i]} --listen ${addrs[i]} (pidfile $run/demo-${envs[i]}.pid)"
+    done
+    exit 0
+  fi
+  for i in "${!envs[@]}"; do
+    e="${envs[i]}"
+    out="$run/demo-$e.out"
+    : >"$out"
+    "$demo_bin" --env "$e" --listen "${addrs[i]}" --root "$root" >"$out" 2>"$run/demo-$e.log" &
+    pid=$!
+    for _ in $(seq 1 100); do
+      [[ -s "$out" ]] && break
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.05
+    done
+    if ! grep -q '"type":"listening"' "$out"; then
+      kill "$pid" 2>/dev/null || true
+      die 4 "mobius-demo for $e did not start on ${addrs[i]}: $(tail -n 1 "$run/demo-$e.log")"
+    fi
+    printf '%s\n' "$pid" >"$run/demo-$e.pid"
+    log "serving $e at http://${addrs[i]} (pid $pid, log $run/demo-$e.log)"
+  done
+  log "stop them with: scripts/demo.sh --stop${root:+ --root $root}"
+  exit 0
+fi
 
 step=0
 say() { step=$((step + 1)); printf '\n[%d] %s\n' "$step" "$*"; }
@@ -73,11 +186,11 @@ for _ in $(seq 1 100); do
 done
 url="$(sed -n 's/.*"url":"\([^"]*\)".*/\1/p' "$demo_out")"
 [[ -n "$url" ]] || { printf 'demo.sh: mobius-demo did not start; see %s\n' "$root/demo.log" >&2; exit 4; }
-# The shipped config points at port 8080; this run's demo listens elsewhere.
-for f in "$root"/config/*/app.json "$root"/config/*/smoke.json; do
+# The shipped config points at a fixed port; this run's demo listens elsewhere.
+for f in "$root/config/$env"/*.json; do
   # -i with an attached suffix is the in-place edit GNU and BSD sed both understand.
   if [[ -f "$f" ]]; then
-    sed -i.orig "s|http://127.0.0.1:8080|$url|g" "$f"
+    sed -i.orig "s|http://127\.0\.0\.1:[0-9][0-9]*|$url|g" "$f"
     rm -f -- "$f.orig"
   fi
 done

@@ -6,7 +6,7 @@
 #![cfg(unix)]
 
 use mobius_core::records::{Decision, Record, Rule};
-use mobius_tests::{bin, records, script_cmd, stderr_of, temp_root, Demo};
+use mobius_tests::{bin, http_status, records, script_cmd, stderr_of, temp_root, Demo};
 use std::process::{Command, Stdio};
 
 fn monitor_log(root: &std::path::Path) -> std::path::PathBuf {
@@ -107,4 +107,97 @@ fn auto_rollback_without_backup_is_a_usage_error() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr_of(&out).contains("--backup"));
+}
+
+/// Milliseconds since the epoch of an RFC 3339 UTC time with milliseconds
+/// (`2026-11-26T12:00:00.123Z`), the form every record and event uses.
+fn epoch_ms(ts: &str) -> i64 {
+    let n = |r: std::ops::Range<usize>| ts[r].parse::<i64>().unwrap();
+    let (y, m, d) = (n(0..4), n(5..7), n(8..10));
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
+    let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
+    ((days * 24 + n(11..13)) * 60 + n(14..16)) * 60_000 + n(17..19) * 1000 + n(20..23)
+}
+
+#[test]
+fn auto_rollback_starts_right_after_the_verdict_at_a_long_interval() {
+    let root = temp_root();
+    let demo = Demo::start(root.path(), "staging");
+    demo.point_config_at_me(root.path(), "staging");
+    let backup = script_cmd("backup.sh", root.path())
+        .args(["--env", "staging"])
+        .output()
+        .unwrap();
+    assert_eq!(backup.status.code(), Some(0), "{}", stderr_of(&backup));
+    let backup = String::from_utf8(backup.stdout).unwrap().trim().to_owned();
+    let app = root.path().join("config/staging/app.json");
+    let text = std::fs::read_to_string(&app).unwrap();
+    std::fs::write(
+        &app,
+        text.replace("\"healthy\": true", "\"healthy\": false"),
+    )
+    .unwrap();
+    // The demo re-reads app.json within 100 ms; the first sample comes at once.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+
+    let restarts = root.path().join("restarts");
+    let restart_cmd = format!("echo restarted >> '{}'", restarts.display());
+    let health_url = format!("{}/health", demo.url);
+    // 10 s between samples: 3 failures (the verdict) at 0, 10 and 20 s. Before the probe was
+    // stopped at the verdict, the rollback began one or two intervals after it.
+    let out = script_cmd("monitor.sh", root.path())
+        .args(["--env", "staging", "--interval", "10s", "--duration", "10m"])
+        .args(["--auto-rollback", "--backup", &backup])
+        .args(["--restart-cmd", &restart_cmd, "--health-url", &health_url])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    assert_eq!(http_status(&health_url), Some(200), "restored and healthy");
+
+    // The log holds every sample the judge read and its verdict, and nothing after it.
+    let log = std::fs::read(monitor_log(root.path())).unwrap();
+    let logged = records(&log);
+    let samples: Vec<_> = logged
+        .iter()
+        .filter_map(|r| match r {
+            Record::Sample(s) => Some(s.clone()),
+            _ => None,
+        })
+        .collect();
+    let verdict = final_verdict(&logged);
+    assert_eq!(verdict.decision, Decision::Rollback);
+    assert_eq!(verdict.rule, Some(Rule::ConsecutiveFailures));
+    assert_eq!(samples.len() as u64, verdict.checks, "{samples:?}");
+    assert_eq!(samples.len(), 3, "{samples:?}");
+    assert_eq!(final_verdict(&records(&out.stdout)), verdict);
+
+    // The rollback began right after the verdict's sample: well inside the 10 s the probe
+    // would have slept before its next write (the bound is generous: the machine is noisy).
+    let hist = std::fs::read_to_string(root.path().join("history/staging.jsonl")).unwrap();
+    let events: Vec<serde_json::Value> = hist
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let at = |action: &str, outcome: &str| {
+        let e = events
+            .iter()
+            .find(|e| e["action"] == action && e["outcome"] == outcome)
+            .unwrap_or_else(|| panic!("no {action}/{outcome} event in {hist}"));
+        epoch_ms(e["ts"].as_str().unwrap())
+    };
+    let verdict_sample = epoch_ms(&samples[2].ts);
+    let started = at("rollback", "started");
+    assert!(at("monitor_verdict", "rollback") <= started);
+    assert!(
+        started - verdict_sample < 5000,
+        "rollback started {} ms after the verdict's sample",
+        started - verdict_sample
+    );
+    assert!(at("rollback", "started") <= at("rollback", "success"));
+    // The restart command given to monitor.sh ran once, after the swap.
+    assert_eq!(std::fs::read_to_string(&restarts).unwrap(), "restarted\n");
 }

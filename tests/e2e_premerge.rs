@@ -267,6 +267,40 @@ fn premerge_dry_run_writes_no_backup() {
 }
 
 #[test]
+fn premerge_smoke_tests_the_env_it_validates_unless_told_otherwise() {
+    // Two demos, one per env: each smoke spec expects its own env's version and name.
+    let root = temp_root();
+    let prod = Demo::start(root.path(), "production");
+    prod.point_config_at_me(root.path(), "production");
+    let staging = Demo::start(root.path(), "staging");
+    staging.point_config_at_me(root.path(), "staging");
+    for (args, smoke_env, url, other) in [
+        (
+            &["--env", "production"][..],
+            "production",
+            &prod.url,
+            &staging.url,
+        ),
+        (
+            &["--env", "production", "--smoke-env", "staging"][..],
+            "staging",
+            &staging.url,
+            &prod.url,
+        ),
+    ] {
+        let out = run("premerge_orchestration.sh", root.path(), args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr_of(&out));
+        let (art, s) = summary(root.path(), &out);
+        assert_eq!(s["env"], "production");
+        assert_eq!(s["smoke_env"], smoke_env, "{args:?}");
+        // The checks went to that env's service.
+        let smoke = std::fs::read_to_string(art.join("smoke/smoke.jsonl")).unwrap();
+        assert!(smoke.contains(url.as_str()), "{args:?}: {smoke}");
+        assert!(!smoke.contains(other.as_str()), "{args:?}: {smoke}");
+    }
+}
+
+#[test]
 fn help_works_and_a_bad_env_is_a_usage_error() {
     let root = temp_root();
     for script in [

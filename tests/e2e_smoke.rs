@@ -103,7 +103,7 @@ fn a_bad_config_fails_naming_the_check_and_expectation() {
     .unwrap();
     let demo = Demo::start(root.path(), "staging");
     let reports = root.path().join("reports");
-    // The config still says port 8080: --base-url points the run at this demo.
+    // The config still says port 8081: --base-url points the run at this demo.
     let out = script_cmd("smoke_tests.sh", root.path())
         .args(["--env", "staging", "--base-url", &demo.url, "--report-dir"])
         .arg(&reports)
@@ -132,7 +132,7 @@ fn dry_run_lists_the_checks_and_writes_nothing() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
-    assert!(stderr_of(&out).contains("dry run: check 'health': GET http://127.0.0.1:8080/health"));
+    assert!(stderr_of(&out).contains("dry run: check 'health': GET http://127.0.0.1:8081/health"));
     assert!(!root.path().join("premerge_artifacts").exists());
     assert!(!root.path().join("history").exists());
     let bad = script_cmd("smoke_tests.sh", root.path())

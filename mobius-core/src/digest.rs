@@ -203,25 +203,18 @@ pub fn write_sidecar(file: &Path, hex_digest: &str) -> io::Result<SidecarWritten
     Ok(out)
 }
 
-/// Whether a sidecar's `name` designates `file`: its bare name, or `<dir>/<name>` with `<dir>`
-/// the name of the directory holding it. Anything else (another file's name, another
-/// directory) means the sidecar belongs to something else or the file was renamed.
+/// Whether a sidecar's `name` designates `file`: its bare name, or any path ending in
+/// `/<its name>`. The sidecar is written naming `backups/<zip>` (so `sha256sum -c` works from
+/// the MOBIUS root), and a backup copied elsewhere (offsite, another host, a USB disk) keeps
+/// that line: what binds the sidecar to the zip is its file name and its digest, not the
+/// directory it was made in. Another file's name means the sidecar belongs to another backup
+/// or the file was renamed.
 pub fn sidecar_names(name: &str, file: &Path) -> bool {
     let Some(base) = file.file_name().and_then(|n| n.to_str()) else {
         return false;
     };
-    if name == base {
-        return true;
-    }
-    let Some((dir, rest)) = name.rsplit_once('/') else {
-        return false;
-    };
-    rest == base
-        && parent_dir(file)
-            .canonicalize()
-            .ok()
-            .and_then(|d| d.file_name().map(|n| n == dir))
-            .unwrap_or(false)
+    let named = name.rsplit(['/', '\\']).next().unwrap_or(name);
+    named == base
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -295,6 +288,10 @@ mod tests {
         assert!(std::fs::symlink_metadata(dir.join("backups")).is_err());
         assert!(sidecar_names("backups/a.zip", &zip));
         assert!(sidecar_names("a.zip", &zip));
+        assert!(sidecar_names("other/a.zip", &zip));
+        assert!(sidecar_names("/mnt/usb/offsite/a.zip", &zip));
+        assert!(!sidecar_names("other/xa.zip", &zip));
+        assert!(!sidecar_names("backups/b.zip", &zip));
         assert!(!sidecar_names("b.zip", &zip));
     }
 

@@ -3,8 +3,8 @@
 # its sha256sum sidecar, the history event and applies retention; this wrapper then checks
 # the new backup with the plain `sha256sum -c` an operator would use, and prints its path.
 set -euo pipefail
-# shellcheck source=lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=../lib/mobius.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/mobius.sh"
 
 usage() {
   cat <<'USAGE'
@@ -24,22 +24,11 @@ Exit codes: 0 backed up and checked, 1 the new backup failed sha256sum -c, 2 usa
 USAGE
 }
 
-env=""
-args=()
-while (($#)); do
-  case "$1" in
-    --env) env="${2:-}"; shift 2 ;;
-    --keep) args+=(--keep "${2:?--keep needs a number}"); shift 2 ;;
-    --source) args+=(--source "${2:?--source needs a path}"); shift 2 ;;
-    --out) args+=(--out "${2:?--out needs a directory}"); shift 2 ;;
-    --name) args+=(--name "${2:?--name needs a value}"); shift 2 ;;
-    --root) export MOBIUS_ROOT="${2:?--root needs a directory}"; shift 2 ;;
-    --dry-run) MOBIUS_DRY_RUN=1; shift ;;
-    --verbose) MOBIUS_VERBOSE=1; shift ;;
-    -h | --help) usage; exit 0 ;;
-    *) die 2 "unknown option '$1' (see --help)" ;;
-  esac
-done
+mobius_flag --keep number +
+mobius_flag --source value +
+mobius_flag --out value +
+mobius_flag --name value +
+mobius_parse "$@"
 check_env "$env"
 
 backup="$(mobius_bin mobius-backup)"
@@ -50,7 +39,7 @@ if [[ "$MOBIUS_DRY_RUN" == 1 ]]; then
 fi
 
 rc=0
-record="$("$backup" --env "$env" ${args[@]+"${args[@]}"} ${flags[@]+"${flags[@]}"})" || rc=$?
+record="$("$backup" --env "$env" ${MOBIUS_PASS[@]+"${MOBIUS_PASS[@]}"} ${flags[@]+"${flags[@]}"})" || rc=$?
 vlog "record: $record"
 # Exit 4 with a record on stdout: the backup is complete but retention failed; go on and
 # check it, then report the failure.

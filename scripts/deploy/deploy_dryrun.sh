@@ -2,8 +2,8 @@
 # Validates a deployment of an environment without changing anything, lists EVERY problem
 # found (not just the first), and prints the plan of the guarded deployment.
 set -euo pipefail
-# shellcheck source=lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=../lib/mobius.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/mobius.sh"
 
 usage() {
   cat <<'USAGE'
@@ -25,20 +25,10 @@ Exit codes: 0 ready to deploy, 1 problems (every one is listed), 2 usage.
 USAGE
 }
 
-env="" min_free_mb=10
-while (($#)); do
-  case "$1" in
-    --env) env="${2:-}"; shift 2 ;;
-    --min-free-mb) min_free_mb="${2:?--min-free-mb needs a number}"; shift 2 ;;
-    --root) export MOBIUS_ROOT="${2:?--root needs a directory}"; shift 2 ;;
-    --dry-run) MOBIUS_DRY_RUN=1; shift ;;
-    --verbose) MOBIUS_VERBOSE=1; shift ;;
-    -h | --help) usage; exit 0 ;;
-    *) die 2 "unknown option '$1' (see --help)" ;;
-  esac
-done
+min_free_mb=10
+mobius_flag --min-free-mb number min_free_mb
+mobius_parse "$@"
 check_env "$env"
-[[ "$min_free_mb" =~ ^[0-9]+$ ]] || die 2 "--min-free-mb takes a number of MiB, not '$min_free_mb'"
 root="${MOBIUS_ROOT:-.}"
 config_dir="$root/config/$env"
 backups_dir="$root/backups"

@@ -3,8 +3,8 @@
 # Exit codes are mobius-export's: 0 done, 1 the history's hash chain is broken (the bundle
 # is still written), 2 usage, 4 tool failure.
 set -euo pipefail
-# shellcheck source=lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=../lib/mobius.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/mobius.sh"
 
 usage() {
   cat <<'USAGE'
@@ -32,23 +32,17 @@ Exit codes: 0 done, 1 history chain broken (bundle still written), 2 usage,
 USAGE
 }
 
-env="" prune=0
-flags=()
-while (($#)); do
-  case "$1" in
-    --env) env="${2:-}"; shift 2 ;;
-    --days | --since | --format | --out | --keep-backups | --monitor-days | --premerge-days)
-      flags+=("$1" "${2:?$1 needs a value}")
-      shift 2
-      ;;
-    --prune) prune=1; shift ;;
-    --root) export MOBIUS_ROOT="${2:?--root needs a directory}"; shift 2 ;;
-    --dry-run) MOBIUS_DRY_RUN=1; shift ;;
-    --verbose) MOBIUS_VERBOSE=1; shift ;;
-    -h | --help) usage; exit 0 ;;
-    *) die 2 "unknown option '$1' (see --help)" ;;
-  esac
-done
+prune=0
+mobius_flag --days number +
+mobius_flag --since value +
+mobius_flag --format value +
+mobius_flag --out value +
+mobius_flag --keep-backups number +
+mobius_flag --monitor-days number +
+mobius_flag --premerge-days number +
+mobius_flag --prune switch prune
+mobius_parse "$@"
+flags=(${MOBIUS_PASS[@]+"${MOBIUS_PASS[@]}"})
 if ((prune)); then
   if [[ -n "$env" ]]; then
     check_env "$env"

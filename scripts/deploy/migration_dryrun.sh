@@ -3,8 +3,8 @@
 # ordered plan of pending ones; with --database-url and psql, also runs the pending ones in a
 # transaction that is rolled back. Changes nothing.
 set -euo pipefail
-# shellcheck source=lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=../lib/mobius.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/mobius.sh"
 
 usage() {
   cat <<'USAGE'
@@ -32,19 +32,10 @@ Exit codes: 0 migrations valid (and the rehearsal passed), 1 a migration problem
 USAGE
 }
 
-env="" dir="" database_url=""
-while (($#)); do
-  case "$1" in
-    --env) env="${2:-}"; shift 2 ;;
-    --dir) dir="${2:?--dir needs a directory}"; shift 2 ;;
-    --database-url) database_url="${2:?--database-url needs a URL}"; shift 2 ;;
-    --root) export MOBIUS_ROOT="${2:?--root needs a directory}"; shift 2 ;;
-    --dry-run) MOBIUS_DRY_RUN=1; shift ;;
-    --verbose) MOBIUS_VERBOSE=1; shift ;;
-    -h | --help) usage; exit 0 ;;
-    *) die 2 "unknown option '$1' (see --help)" ;;
-  esac
-done
+dir="" database_url=""
+mobius_flag --dir value dir
+mobius_flag --database-url value database_url
+mobius_parse "$@"
 check_env "$env"
 root="${MOBIUS_ROOT:-.}"
 dir="${dir:-$root/migrations}"

@@ -1,25 +1,33 @@
 #!/usr/bin/env bash
-# T+60 monitoring: mobius-probe | tee monitor_logs/<env>_<stamp>.jsonl | mobius-judge --follow.
+# T+60 monitoring: mobius-probe (into a FIFO) | tee monitor_logs/<env>_<stamp>.jsonl | mobius-judge
+# --follow; the probe is stopped the moment the judge decides.
 # The judge decides; with --auto-rollback a rollback verdict runs rollback_dhash.sh on the
 # given backup. Exit codes are the judge's: 0 pass, 1 rollback, 5 inconclusive (2/3/4 errors).
 set -euo pipefail
-# shellcheck source=lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=../lib/mobius.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/mobius.sh"
 
 usage() {
   cat <<'USAGE'
 Usage: monitor.sh --env ENV [--duration 60m] [--interval 10s] [--timeout 5s]
-                  [--auto-rollback --backup FILE] [--url URL]... [--root DIR]
-                  [--dry-run] [--verbose] [--help]
+                  [--auto-rollback --backup FILE [--restart-cmd CMD] [--health-url URL]]
+                  [--url URL]... [--root DIR] [--dry-run] [--verbose] [--help]
 
 Watches ENV's health (targets from config/ENV/app.json, or --url) for --duration,
 saving every sample and verdict to monitor_logs/ENV_<stamp>.jsonl, and applies the
 rollback rules (3 consecutive failures, success rate < 70% after 5 checks, P95 > 5000 ms
 at 5 consecutive checks, error rate > 5% at 5 consecutive checks). The verdict is
-recorded in history/ENV.jsonl. With --auto-rollback, a rollback verdict restores
---backup at once via rollback_dhash.sh. The backup is verified before monitoring starts.
+recorded in history/ENV.jsonl. With --auto-rollback, a rollback verdict stops the probe
+and restores --backup at once via rollback_dhash.sh (the backup is verified before
+monitoring starts); --restart-cmd CMD and --health-url URL are passed to it (without
+them mobius-rollback uses restart_cmd and health_url of config/ENV/app.json).
 Slack/Teams/email are told of the rollback's outcome when MOBIUS_SLACK_WEBHOOK,
 MOBIUS_TEAMS_WEBHOOK or MOBIUS_SMTP_URL is set (see mobius-notify --help).
+
+Defaults from the environment (the flags win):
+  MOBIUS_MONITOR_DURATION   default --duration (60m), e.g. MOBIUS_MONITOR_DURATION=3s
+  MOBIUS_MONITOR_INTERVAL   default --interval (10s)
+Durations are humantime: 500ms, 10s, 60m, 1h30m.
 
 Replay a saved run:  mobius-judge < monitor_logs/ENV_<stamp>.jsonl
 
@@ -28,33 +36,40 @@ Exit codes: 0 pass, 1 rollback (rolled back with --auto-rollback), 2 usage,
 USAGE
 }
 
-env="" duration="60m" interval="10s" timeout="5s" auto_rollback=0 backup=""
-urls=()
-while (($#)); do
-  case "$1" in
-    --env) env="${2:-}"; shift 2 ;;
-    --duration) duration="${2:?--duration needs a value}"; shift 2 ;;
-    --interval) interval="${2:?--interval needs a value}"; shift 2 ;;
-    --timeout) timeout="${2:?--timeout needs a value}"; shift 2 ;;
-    --auto-rollback) auto_rollback=1; shift ;;
-    --backup) backup="${2:?--backup needs a file}"; shift 2 ;;
-    --url) urls+=(--url "${2:?--url needs a value}"); shift 2 ;;
-    --root) export MOBIUS_ROOT="${2:?--root needs a directory}"; shift 2 ;;
-    --dry-run) MOBIUS_DRY_RUN=1; shift ;;
-    --verbose) MOBIUS_VERBOSE=1; shift ;;
-    -h | --help) usage; exit 0 ;;
-    *) die 2 "unknown option '$1' (see --help)" ;;
-  esac
-done
+duration="${MOBIUS_MONITOR_DURATION:-60m}" interval="${MOBIUS_MONITOR_INTERVAL:-10s}"
+mobius_check_value MOBIUS_MONITOR_DURATION duration "$duration"
+mobius_check_value MOBIUS_MONITOR_INTERVAL duration "$interval"
+timeout="5s" auto_rollback=0 backup=""
+mobius_flag --duration duration duration
+mobius_flag --interval duration interval
+mobius_flag --timeout duration timeout
+mobius_flag --auto-rollback switch auto_rollback
+mobius_flag --backup value backup
+mobius_flag --restart-cmd value +
+mobius_flag --health-url value +
+mobius_flag --url value +
+mobius_parse "$@"
 check_env "$env"
 root="${MOBIUS_ROOT:-.}"
+# --url goes to the probe; --restart-cmd and --health-url to the rollback.
+urls=() rollback_args=()
+set -- ${MOBIUS_PASS[@]+"${MOBIUS_PASS[@]}"}
+while (($#)); do
+  case "$1" in
+    --url) urls+=("$1" "$2") ;;
+    *) rollback_args+=("$1" "$2") ;;
+  esac
+  shift 2
+done
 if ((auto_rollback)); then
   [[ -n "$backup" ]] || die 2 "--auto-rollback needs --backup FILE (the backup to restore)"
+elif ((${#rollback_args[@]})); then
+  die 2 "${rollback_args[0]} is for the rollback: give it with --auto-rollback"
 fi
 
 probe="$(mobius_bin mobius-probe)"
 judge="$(mobius_bin mobius-judge)"
-rollback_script="$MOBIUS_SCRIPT_DIR/rollback_dhash.sh"
+rollback_script="$MOBIUS_DEPLOY_DIR/rollback_dhash.sh"
 verbose_flags=()
 if [[ "$MOBIUS_VERBOSE" == 1 ]]; then verbose_flags+=(--verbose); fi
 
@@ -75,30 +90,56 @@ if [[ "$MOBIUS_DRY_RUN" == 1 ]]; then
   log "dry run: would monitor $env for $duration every $interval (timeout $timeout)"
   log "dry run: $probe --env $env --interval $interval --duration $duration --timeout $timeout ${urls[*]:-} | tee $log_file | $judge --follow --duration $duration --env $env"
   if ((auto_rollback)); then
-    log "dry run: on a rollback verdict: $rollback_script --backup $backup --env $env"
+    log "dry run: on a rollback verdict: $rollback_script --backup $backup --env $env ${rollback_args[*]:-}"
   fi
   exit 0
 fi
 
 mkdir -p "$log_dir"
 log "monitoring $env for $duration every $interval; log: $log_file"
-set +e
+
+# The probe runs in the background into a FIFO in a private directory, so that the moment
+# the judge has decided, this script stops the probe (SIGTERM: it exits 0 after writing the
+# samples already complete) instead of waiting for it to die of SIGPIPE at its next write,
+# one or two intervals later. The samples reach the log through tee before the judge, the
+# verdicts after it; both tees end as soon as their input does.
+work="$(mktemp -d "${TMPDIR:-/tmp}/mobius-monitor.XXXXXX")"
+probe_pid=""
+# shellcheck disable=SC2317 # run by the EXIT trap
+cleanup() {
+  if [[ -n "$probe_pid" ]]; then kill -TERM "$probe_pid" 2>/dev/null || true; fi
+  rm -rf -- "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+mkfifo "$work/samples"
 "$probe" --env "$env" --interval "$interval" --duration "$duration" --timeout "$timeout" \
-  ${urls[@]+"${urls[@]}"} ${verbose_flags[@]+"${verbose_flags[@]}"} |
-  tee -a "$log_file" |
-  "$judge" --follow --duration "$duration" --interval "$interval" --env "$env" \
-    --log "$log_file" ${verbose_flags[@]+"${verbose_flags[@]}"} |
+  ${urls[@]+"${urls[@]}"} ${verbose_flags[@]+"${verbose_flags[@]}"} >"$work/samples" &
+probe_pid=$!
+set +e
+tee -a "$log_file" <"$work/samples" |
+  {
+    "$judge" --follow --duration "$duration" --interval "$interval" --env "$env" \
+      --log "$log_file" ${verbose_flags[@]+"${verbose_flags[@]}"}
+    judge_rc=$?
+    kill -TERM "$probe_pid" 2>/dev/null
+    exit "$judge_rc"
+  } |
   tee -a "$log_file"
 status=("${PIPESTATUS[@]}")
+wait "$probe_pid"
+probe_rc=$?
+probe_pid=""
 set -e
-probe_rc="${status[0]}" judge_rc="${status[2]}"
+judge_rc="${status[1]}"
 vlog "probe exit $probe_rc, judge exit $judge_rc"
 
 case "$judge_rc" in
   0) log "verdict: pass" ;;
   5)
     # A probe that could not start (bad config) leaves the judge without data: say why.
-    if ((probe_rc != 0 && probe_rc != 141)); then
+    if ((probe_rc != 0 && probe_rc != 141 && probe_rc != 143)); then
       die "$probe_rc" "mobius-probe failed (exit $probe_rc); no verdict"
     fi
     log "verdict: inconclusive (not enough checks)"
@@ -107,7 +148,7 @@ case "$judge_rc" in
     log "verdict: ROLLBACK"
     if ((auto_rollback)); then
       log "auto-rollback: restoring $backup"
-      rollback_flags=()
+      rollback_flags=(${rollback_args[@]+"${rollback_args[@]}"})
       if [[ "$MOBIUS_VERBOSE" == 1 ]]; then rollback_flags+=(--verbose); fi
       # One rollback, one notification: this script sends it, with the verdict's context.
       if MOBIUS_NOTIFY_SUPPRESS=1 "$rollback_script" --backup "$backup" --env "$env" \

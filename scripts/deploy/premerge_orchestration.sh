@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # The pre-merge validation: deploy dry-run, migration dry-run, a backup and its verification,
-# and the smoke tests against staging. Runs every step even when one fails, keeps each
+# and the smoke tests of the same environment (or --smoke-env). Runs every step even when one fails, keeps each
 # step's output in premerge_artifacts/<stamp>/, and writes summary.json and summary.md (the
 # PR comment). Exit 1 when any step failed.
 set -euo pipefail
-# shellcheck source=lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=../lib/mobius.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/mobius.sh"
 
 usage() {
   cat <<'USAGE'
@@ -17,7 +17,7 @@ Runs, in order, always all of them:
   2. migration_dryrun  migration_dryrun.sh --env ENV [--dir DIR]
   3. backup            backup.sh --env ENV (with --dry-run: backup.sh --dry-run)
   4. verify_backup     mobius-verify on the new backup (skipped with --dry-run)
-  5. smoke             smoke_tests.sh --env SMOKE_ENV (default staging), reports into the
+  5. smoke             smoke_tests.sh --env SMOKE_ENV (default: ENV), reports into the
                        artifacts directory (with --dry-run: the spec is only checked)
 Each step's stdout and stderr go to ROOT/premerge_artifacts/<YYYYmmddTHHMMSS>/, with
 summary.json ({"type":"premerge_summary", env, ok, steps: [{name, command, exit_code,
@@ -28,21 +28,13 @@ Exit codes: 0 every step passed, 1 a step failed, 2 usage, 4 cannot write the ar
 USAGE
 }
 
-env="" smoke_env="staging" migrations_dir=""
-while (($#)); do
-  case "$1" in
-    --env) env="${2:-}"; shift 2 ;;
-    --smoke-env) smoke_env="${2:-}"; shift 2 ;;
-    --migrations) migrations_dir="${2:?--migrations needs a directory}"; shift 2 ;;
-    --root) export MOBIUS_ROOT="${2:?--root needs a directory}"; shift 2 ;;
-    --dry-run) MOBIUS_DRY_RUN=1; shift ;;
-    --verbose) MOBIUS_VERBOSE=1; shift ;;
-    -h | --help) usage; exit 0 ;;
-    *) die 2 "unknown option '$1' (see --help)" ;;
-  esac
-done
+smoke_env="" migrations_dir=""
+mobius_flag --smoke-env env smoke_env
+mobius_flag --migrations value migrations_dir
+mobius_parse "$@"
 check_env "$env"
-check_env "$smoke_env"
+# The environment deployed is the one smoke-tested, unless --smoke-env says otherwise.
+smoke_env="${smoke_env:-$env}"
 root="${MOBIUS_ROOT:-.}"
 
 # A fresh directory per run: mkdir (without -p) claims the name.
@@ -125,7 +117,7 @@ skip() {
   log "step ${#names[@]}: $name: skipped ($why)"
 }
 
-here="$MOBIUS_SCRIPT_DIR"
+here="$MOBIUS_DEPLOY_DIR"
 step deploy_dryrun "$here/deploy_dryrun.sh" --env "$env" ${passthrough[@]+"${passthrough[@]}"}
 mig=(--env "$env")
 if [[ -n "$migrations_dir" ]]; then mig+=(--dir "$migrations_dir"); fi

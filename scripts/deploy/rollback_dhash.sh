@@ -4,8 +4,8 @@
 # backup, atomic swap, post-rollback health checks, automatic swap back if unhealthy), and
 # print what the operator needs next. monitor.sh --auto-rollback calls it.
 set -euo pipefail
-# shellcheck source=lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=../lib/mobius.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/mobius.sh"
 
 usage() {
   cat <<'USAGE'
@@ -14,9 +14,11 @@ Usage: rollback_dhash.sh --env ENV (--backup FILE | --latest)
                          [--health-timeout 60s] [--no-safety-backup] [--root DIR]
                          [--dry-run] [--verbose] [--help]
 
-Restores config/ENV/ from FILE (or, with --latest, the newest complete
-backups/dhash_ENV_<stamp>.zip):
-  1. sha256sum -c FILE.sha256 (in the backup's directory);
+Restores config/ENV/ from FILE (or, with --latest, the newest backups/dhash_ENV_<stamp>.zip
+that verifies deeply: mobius-rollback --latest names each newer one it skips and why):
+  1. with --backup: sha256sum -c of FILE.sha256 (the hash and the file name it names; the
+     backup may have been copied anywhere with its sidecar). With --latest, mobius-rollback's
+     deep verification checks the sidecar of the backup it picks instead;
   2. mobius-rollback: takes ENV's lock, verifies every entry against the manifest,
      refuses unsafe archives, backs the live tree up (backups/pre-rollback_ENV_*.zip),
      swaps the restored tree in atomically, runs --restart-cmd, and requires 3
@@ -27,7 +29,9 @@ The `rollback` record goes to stdout; messages to stderr.
 Slack/Teams/email are told the outcome (rolled_back / rollback_failed) when
 MOBIUS_SLACK_WEBHOOK, MOBIUS_TEAMS_WEBHOOK or MOBIUS_SMTP_URL is set (mobius-notify).
 
---dry-run verifies and lists the files that would be added, changed and removed.
+--dry-run verifies and lists the files that would be added, changed and removed. Without
+--backup, a dry run checks the newest good backup (as --latest --dry-run); when ENV has no
+backup at all, it says so and exits 0 (nothing to check), where a real run exits 1.
 
 Exit codes: 0 restored and healthy, 1 sidecar mismatch, backup refused, or service
             unhealthy (previous tree put back), 2 usage, 4 tool failure (I/O, lock held
@@ -35,52 +39,55 @@ Exit codes: 0 restored and healthy, 1 sidecar mismatch, backup refused, or servi
 USAGE
 }
 
-env="" backup="" latest=0
-args=()
-while (($#)); do
-  case "$1" in
-    --env) env="${2:-}"; shift 2 ;;
-    --backup) backup="${2:?--backup needs a file}"; shift 2 ;;
-    --latest) latest=1; shift ;;
-    --health-url) args+=(--health-url "${2:?--health-url needs a URL}"); shift 2 ;;
-    --restart-cmd) args+=(--restart-cmd "${2:?--restart-cmd needs a command}"); shift 2 ;;
-    --health-checks) args+=(--health-checks "${2:?--health-checks needs a number}"); shift 2 ;;
-    --health-timeout) args+=(--health-timeout "${2:?--health-timeout needs a duration}"); shift 2 ;;
-    --no-safety-backup) args+=(--no-safety-backup); shift ;;
-    --root) export MOBIUS_ROOT="${2:?--root needs a directory}"; shift 2 ;;
-    --dry-run) MOBIUS_DRY_RUN=1; shift ;;
-    --verbose) MOBIUS_VERBOSE=1; shift ;;
-    -h | --help) usage; exit 0 ;;
-    *) die 2 "unknown option '$1' (see --help)" ;;
-  esac
-done
+backup="" latest=0
+mobius_flag --backup value backup
+mobius_flag --latest switch latest
+mobius_flag --health-url value +
+mobius_flag --restart-cmd value +
+mobius_flag --health-checks number +
+mobius_flag --health-timeout duration +
+mobius_flag --no-safety-backup switch +
+mobius_parse "$@"
 check_env "$env"
 root="${MOBIUS_ROOT:-.}"
 
-if ((latest)); then
-  [[ -z "$backup" ]] || die 2 "give --backup FILE or --latest, not both"
-  # Stamps sort in time order; a zip without its sidecar is an incomplete backup.
-  while IFS= read -r candidate; do
-    if [[ -f "$candidate.sha256" ]]; then
-      backup="$candidate"
-      break
-    fi
-  done < <(find "$root/backups" -maxdepth 1 -type f -name "dhash_${env}_*.zip" 2>/dev/null | sort -r)
-  [[ -n "$backup" ]] || die 1 "no complete backup of $env in $root/backups (make one with backup.sh --env $env)"
-  log "newest complete backup of $env: $backup"
+[[ -z "$backup" || "$latest" == 0 ]] || die 2 "give --backup FILE or --latest, not both"
+if [[ -z "$backup" && "$latest" == 0 ]]; then
+  [[ "$MOBIUS_DRY_RUN" == 1 ]] || die 2 "--backup FILE (or --latest) is required"
+  # What an operator checking "could I roll back now?" means: the newest good backup.
+  latest=1
+  vlog "dry run without --backup: checking the newest good backup (--latest)"
 fi
-[[ -n "$backup" ]] || die 2 "--backup FILE (or --latest) is required"
-[[ -f "$backup" ]] || die 1 "backup $backup does not exist"
-[[ -f "$backup.sha256" ]] ||
-  die 1 "backup $backup has no sidecar $backup.sha256: it is incomplete; choose another backup"
 
-# 1. The check anyone can repeat by hand, before any MOBIUS code reads the zip.
-dir="$(dirname "$backup")"
-file="$(basename "$backup")"
-if ! (cd "$dir" && mobius_sha256sum --check --quiet -- "$file.sha256" >&2); then
-  die 1 "backup $backup does not match its sidecar $file.sha256; refusing to restore it"
+if ((latest)); then
+  newest=""
+  if [[ -d "$root/backups" ]]; then
+    newest="$(find "$root/backups" -maxdepth 1 -type f -name "dhash_${env}_*.zip" | sort -r | head -n 1)"
+  fi
+  if [[ -z "$newest" ]]; then
+    if [[ "$MOBIUS_DRY_RUN" == 1 ]]; then
+      log "NO BACKUP of $env in $root/backups: there is nothing to roll back to (dry run: nothing to check; make one with backup.sh --env $env)"
+      exit 0
+    fi
+    die 1 "no backup of $env in $root/backups: nothing to roll back to (make one with backup.sh --env $env)"
+  fi
+  select_flags=(--latest)
+  vlog "--latest: mobius-rollback picks the newest backup of $env that verifies deeply; its deep verification includes the sidecar, so the plain sha256sum -c step is left to it"
+else
+  [[ -f "$backup" ]] || die 1 "backup $backup does not exist"
+  [[ -f "$backup.sha256" ]] ||
+    die 1 "backup $backup has no sidecar $backup.sha256: it is incomplete; choose another backup"
+  # 1. The check anyone can repeat by hand, before any MOBIUS code reads the zip. The
+  # sidecar names backups/<zip>; checked from the backup's own directory with the directory
+  # part removed, it passes wherever the pair was copied to, and still checks the name.
+  dir="$(dirname "$backup")"
+  file="$(basename "$backup")"
+  if ! sed 's#  .*/#  #' "$backup.sha256" | (cd "$dir" && mobius_sha256sum --check --quiet >&2); then
+    die 1 "backup $backup does not match its sidecar $file.sha256; refusing to restore it"
+  fi
+  vlog "sha256sum -c passed for $backup"
+  select_flags=(--backup "$backup")
 fi
-vlog "sha256sum -c passed for $backup"
 
 # 2. The rollback itself.
 rollback="$(mobius_bin mobius-rollback)"
@@ -90,7 +97,7 @@ if [[ "$MOBIUS_DRY_RUN" == 1 ]]; then
   flags+=(--dry-run)
 fi
 rc=0
-record="$("$rollback" --env "$env" --backup "$backup" ${args[@]+"${args[@]}"} ${flags[@]+"${flags[@]}"})" || rc=$?
+record="$("$rollback" --env "$env" ${select_flags[@]+"${select_flags[@]}"} ${MOBIUS_PASS[@]+"${MOBIUS_PASS[@]}"} ${flags[@]+"${flags[@]}"})" || rc=$?
 if [[ -n "$record" ]]; then
   printf '%s\n' "$record"
 fi
@@ -101,6 +108,11 @@ field() {
   sed -n "s/.*\"$1\":\"\\([^\"\\\\]*\\)\".*/\\1/p" <<<"$record"
 }
 outcome="$(field outcome)"
+if ((latest)); then
+  # The backup mobius-rollback chose (it named the ones it skipped on stderr).
+  backup="$(field backup)"
+  backup="${backup:-the newest good backup of $env}"
+fi
 safety="$(field safety_backup)"
 target="$(field target)"
 

@@ -4,8 +4,8 @@
 # (or --report-dir) and recording the result in history/<env>.jsonl. Exit codes are
 # mobius-smoke's: 0 all checks passed, 1 a check failed, 3 bad spec, 4 tool failure.
 set -euo pipefail
-# shellcheck source=lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=../lib/mobius.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/mobius.sh"
 
 usage() {
   cat <<'USAGE'
@@ -30,24 +30,12 @@ Exit codes: 0 all checks passed, 1 a check failed, 2 usage, 3 spec does not pars
 USAGE
 }
 
-env="" report_dir="" base_url="" retry=""
-while (($#)); do
-  case "$1" in
-    --env) env="${2:-}"; shift 2 ;;
-    --report-dir) report_dir="${2:?--report-dir needs a directory}"; shift 2 ;;
-    --base-url) base_url="${2:?--base-url needs a URL}"; shift 2 ;;
-    --retry) retry="${2:?--retry needs a number}"; shift 2 ;;
-    --root) export MOBIUS_ROOT="${2:?--root needs a directory}"; shift 2 ;;
-    --dry-run) MOBIUS_DRY_RUN=1; shift ;;
-    --verbose) MOBIUS_VERBOSE=1; shift ;;
-    -h | --help) usage; exit 0 ;;
-    *) die 2 "unknown option '$1' (see --help)" ;;
-  esac
-done
+report_dir="" base_url="" retry=""
+mobius_flag --report-dir value report_dir
+mobius_flag --base-url value base_url
+mobius_flag --retry number retry
+mobius_parse "$@"
 check_env "$env"
-if [[ -n "$retry" && ! "$retry" =~ ^[0-9]+$ ]]; then
-  die 2 "--retry takes a number of retries, not '$retry'"
-fi
 root="${MOBIUS_ROOT:-.}"
 
 smoke="$(mobius_bin mobius-smoke)"
