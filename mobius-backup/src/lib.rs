@@ -1,6 +1,8 @@
-//! mobius-backup: a crash-safe, SHA-256-verified zip of an environment's configuration.
+//! mobius-backup: a crash-safe, SHA-256-verified zip of an environment's configuration (and
+//! whatever else it declares: the release directory the service runs from).
 //!
-//! `mobius-backup --env production` archives `config/production/` into
+//! `mobius-backup --env production` archives the `backup_sources` declared in
+//! `config/production/app.json` (default: `config/production/` alone) into
 //! `backups/dhash_production_<UTC stamp>.zip`, writes the `sha256sum`-compatible sidecar
 //! `<that>.zip.sha256`, keeps the newest `--keep` backups of that name and env, appends a
 //! `backup` event to `history/production.jsonl` and prints one `backup` record:
@@ -15,7 +17,8 @@
 //! Guarantees: the zip is written under a temporary name and renamed only when complete and
 //! synced, then the sidecar is written the same way, so `kill -9` at any moment leaves either
 //! nothing, a complete zip without sidecar (an incomplete backup for every tool), or a
-//! complete backup. Both files are mode 0600 whatever the umask.
+//! complete backup. Both files are mode 0600 whatever the umask. Memory does not grow with
+//! the number of files beyond 32 bytes and the name of each (see `walk`, `zipout`, `manifest`).
 
 mod archive;
 mod hashing;
