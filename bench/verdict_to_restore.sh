@@ -22,8 +22,8 @@ with mobius-demo on a free loopback port and a backup of its healthy config:
             3 healthy checks)
   curl      every I: curl the health URL; after 3 consecutive failures unzip B and copy its
             files over config/production/, then curl every 50 ms until healthy
-The clock starts when the bad config (healthy: false) is written and stops when the tool
-has seen the service healthy again. Prints each trial, the medians and the ratio
+The clock starts when the bad config (healthy: false) is written (the tool starts once the
+demo answers 503) and stops when the tool has seen the service healthy again. Prints each trial, the medians and the ratio
 monitor / curl per interval. --dry-run prints the plan and exits.
 USAGE
 }
@@ -97,6 +97,9 @@ break_config() {
   local app="$root/config/production/app.json"
   sed 's/"healthy": true/"healthy": false/' "$app" >"$app.new"
   mv "$app.new" "$app"
+  # The demo re-reads its config every 100 ms; once it answers 503, both tools' first check
+  # fails alike (else one may see the old config once and lose an interval by chance).
+  while healthy 2>/dev/null; do sleep 0.02; done
 }
 
 healthy() { curl -fsS -o /dev/null --max-time 5 "$url/health"; }
