@@ -64,14 +64,66 @@ bench_build() {
 # bench_backup ENV TREE_NAME OUT_DIR: a fresh mobius-backup of the tree into OUT_DIR (emptied
 # first), so a benchmark measures what today's build makes; prints the zip's path.
 bench_backup() {
-  local env="$1" tree_name="$2" out="$3" zips
-  log "backing up $BENCH_WORK/$tree_name with mobius-backup"
+  log "backing up $BENCH_WORK/$2 with mobius-backup"
+  bench_backup_in "$BENCH_WORK" "$1" "$3" "$2"
+}
+
+# bench_backup_in ROOT ENV OUT_DIR [SOURCE...]: the same for the given sources of ROOT
+# (relative to it, or absolute; each goes under its base name when there are several), or,
+# with none, what ROOT's config/ENV/app.json declares in backup_sources; prints the zip.
+bench_backup_in() {
+  local root="$1" env="$2" out="$3" zips src
+  shift 3
+  local args=()
+  for src in "$@"; do args+=(--source "$src"); done
   rm -rf "$out"
   mkdir -p "$out"
-  "$BENCH_RELEASE/mobius-backup" --env "$env" --root "$BENCH_WORK" --source "$tree_name" \
+  "$BENCH_RELEASE/mobius-backup" --env "$env" --root "$root" ${args[@]+"${args[@]}"} \
     --out "$out" --quiet >/dev/null || die 4 "mobius-backup failed"
   zips=("$out"/*.zip)
   [[ ${#zips[@]} -eq 1 && -f "${zips[0]}" ]] || die 4 "expected one backup in $out"
   vlog "backup: ${zips[0]} ($(stat -c %s "${zips[0]}") bytes)"
   printf '%s\n' "${zips[0]}"
+}
+
+# bench_alternate OUT RUNS PREPARE NAME_A CMD_A NAME_B CMD_B: RUNS rounds of A and B, the
+# order swapped every round (A B, B A, ...) so neither always runs on a warmer cache, PREPARE
+# (untimed) before each command. Appends "name<TAB>seconds<TAB>peak_rss_kb" lines to OUT.
+bench_alternate() {
+  local out="$1" runs="$2" prepare="$3" i pair name cmd t0 t1 rss_file
+  local names=("$4" "$6") cmds=("$5" "$7")
+  rss_file="$(mktemp)"
+  for ((i = 0; i < runs; i++)); do
+    for pair in 0 1; do
+      if ((i % 2)); then pair=$((1 - pair)); fi
+      name="${names[$pair]}" cmd="${cmds[$pair]}"
+      bash -c "$prepare" || die 4 "prepare failed: $prepare"
+      t0="$(date +%s%N)"
+      /usr/bin/time -f %M -o "$rss_file" bash -c "$cmd" || die 1 "run $((i + 1)) of $name failed: $cmd"
+      t1="$(date +%s%N)"
+      printf '%s\t%s\t%s\n' "$name" "$(((t1 - t0) / 1000))e-6" "$(tail -n 1 "$rss_file")" >>"$out"
+      log "run $((i + 1))/$runs $name: $(((t1 - t0) / 1000000)) ms"
+    done
+  done
+  rm -f "$rss_file"
+}
+
+# bench_summary OUT NAME_A NAME_B TARGET: medians of bench_alternate's lines, and the ratio
+# A/B with PASS when it is at most TARGET.
+bench_summary() {
+  python3 - "$@" <<'PY'
+import statistics, sys
+path, a, b, target = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
+times, rss = {a: [], b: []}, {a: [], b: []}
+for line in open(path):
+    name, secs, kb = line.rstrip("\n").split("\t")
+    times[name].append(float(secs))
+    rss[name].append(int(kb))
+ma, mb = statistics.median(times[a]), statistics.median(times[b])
+for n, m in ((a, ma), (b, mb)):
+    runs = " ".join(f"{t:.2f}" for t in times[n])
+    print(f"{n:<34} median {m:7.3f} s  peak RSS {max(rss[n]) / 1024:6.1f} MB  runs: {runs}")
+r = ma / mb
+print(f"ratio {a} / {b} = {r:.2f} (target <= {target}): {'PASS' if r <= target else 'FAIL'}")
+PY
 }

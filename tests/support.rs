@@ -156,6 +156,44 @@ impl Drop for Demo {
 /// The HTTP status of a plain `GET` of a loopback URL, or None when nothing answers. A bare
 /// HTTP/1.1 exchange on purpose: the tests check the service, not an HTTP client.
 pub fn http_status(url: &str) -> Option<u16> {
+    http_get(url).map(|(status, _)| status)
+}
+
+/// A file under tests/fixtures/.
+pub fn fixture(rel: &str) -> PathBuf {
+    repo_dir().join("tests").join("fixtures").join(rel)
+}
+
+/// A loopback port that was free a moment ago (for a service that must keep its port across
+/// restarts, so the port has to be chosen before it starts).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Every file under `dir` (relative path → bytes), to compare whole trees byte for byte.
+pub fn tree_files(dir: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
+    fn walk(base: &Path, dir: &Path, out: &mut std::collections::BTreeMap<PathBuf, Vec<u8>>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(base, &path, out);
+            } else {
+                let rel = path.strip_prefix(base).unwrap().to_path_buf();
+                out.insert(rel, std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    let mut out = std::collections::BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+/// The status and body of a plain `GET` of a loopback URL; None when nothing answers.
+pub fn http_get(url: &str) -> Option<(u16, String)> {
     use std::io::{Read, Write};
     let rest = url.strip_prefix("http://")?;
     let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
@@ -169,5 +207,107 @@ pub fn http_status(url: &str) -> Option<u16> {
     .ok()?;
     let mut text = String::new();
     s.read_to_string(&mut text).ok()?;
-    text.split_whitespace().nth(1)?.parse().ok()
+    let status = text.split_whitespace().nth(1)?.parse().ok()?;
+    let body = text
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_owned();
+    Some((status, body))
+}
+
+/// tests/fixtures/realservice: an ordinary HTTP service (not mobius-demo) that reads
+/// `config/<env>/app.json` and `releases/current/` once at start, writes
+/// `run/realservice_<env>.pid`, and is (re)started by `restart.sh ROOT ENV`, the command a
+/// test puts in `restart_cmd`. Dropping the guard stops whichever instance the pidfile names
+/// at that moment (restarts change the pid).
+pub struct RealService {
+    root: PathBuf,
+    env: String,
+    pub port: u16,
+}
+
+impl RealService {
+    /// Lays out a root for it (done by the caller: `config/<env>/app.json` must name
+    /// `health_url` at `port`) and gives the guard, without starting anything.
+    pub fn new(root: &Path, env: &str, port: u16) -> RealService {
+        RealService {
+            root: root.to_path_buf(),
+            env: env.to_owned(),
+            port,
+        }
+    }
+
+    /// `restart.sh ROOT ENV`, shell-quoted for `sh -c` (what goes into `restart_cmd`).
+    pub fn restart_cmd(root: &Path, env: &str) -> String {
+        let q = |p: &Path| format!("'{}'", p.display().to_string().replace('\'', r"'\''"));
+        format!(
+            "{} {} {env}",
+            q(&fixture("realservice/restart.sh")),
+            q(root)
+        )
+    }
+
+    /// Runs the restart command with `sh -c`, as a deploy (or a rollback) does; panics with
+    /// its stderr unless it exits 0.
+    pub fn restart(&self) {
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(RealService::restart_cmd(&self.root, &self.env))
+            .stdin(Stdio::null())
+            .output()
+            .expect("run sh (and python3: the real service needs it)");
+        assert!(
+            out.status.success(),
+            "restart.sh failed ({}): {}",
+            out.status,
+            stderr_of(&out)
+        );
+    }
+
+    pub fn pidfile(&self) -> PathBuf {
+        self.root
+            .join("run")
+            .join(format!("realservice_{}.pid", self.env))
+    }
+
+    /// The pid the pidfile names, if there is a pidfile.
+    pub fn pid(&self) -> Option<u32> {
+        std::fs::read_to_string(self.pidfile())
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Stops the running instance (SIGTERM, then SIGKILL) and waits until nothing answers.
+    pub fn stop(&self) {
+        if let Some(pid) = self.pid() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .stderr(Stdio::null())
+                .status();
+            let gone = (0..100).any(|_| {
+                let up = http_status(&self.url("/health")).is_some();
+                if up {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                !up
+            });
+            if !gone {
+                let _ = Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .stderr(Stdio::null())
+                    .status();
+            }
+            let _ = std::fs::remove_file(self.pidfile());
+        }
+    }
+}
+
+impl Drop for RealService {
+    fn drop(&mut self) {
+        self.stop();
+    }
 }

@@ -51,4 +51,12 @@ impl Root {
     pub fn lock_file(&self, env: &EnvName) -> PathBuf {
         self.dir.join("locks").join(format!("{env}.lock"))
     }
+
+    /// `locks/<env>.rollback.journal`: which trees an unfinished rollback swapped (written
+    /// and removed under the environment's lock).
+    pub fn rollback_journal(&self, env: &EnvName) -> PathBuf {
+        self.dir
+            .join("locks")
+            .join(format!("{env}.rollback.journal"))
+    }
 }

@@ -234,6 +234,31 @@ pub struct RollbackHealth {
     pub url: String,
 }
 
+/// The one health check a rollback makes before it touches anything.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthBefore {
+    pub url: String,
+    /// Answered 2xx.
+    pub ok: bool,
+    /// The HTTP status; null when nothing answered (refused, timed out).
+    pub status: Option<u16>,
+    pub detail: String,
+}
+
+/// A backup `--latest` passed over, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkippedBackup {
+    pub backup: String,
+    pub reason: String,
+}
+
+/// One place a rollback restored: the source as the backup names it, and where it went.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoredPlace {
+    pub source: String,
+    pub target: String,
+}
+
 /// mobius-rollback: what was restored (or, with `dry_run`, would be), and how it ended.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RollbackRecord {
@@ -242,8 +267,11 @@ pub struct RollbackRecord {
     pub backup: String,
     /// SHA-256 of the backup zip (empty when it could not be read).
     pub sha256: String,
-    /// The directory restored.
+    /// The directory restored (with several places: the first, usually the config).
     pub target: String,
+    /// Every place restored, in the order they were swapped.
+    #[serde(default)]
+    pub places: Vec<RestoredPlace>,
     /// Files in the backup, written to the target (0 when refused).
     pub files_restored: u64,
     /// Files the restore adds, changes (content or mode) and removes, compared with the tree
@@ -255,6 +283,17 @@ pub struct RollbackRecord {
     pub safety_backup: Option<String>,
     /// Null when no health check ran (dry run, refused, `--no-health-check`).
     pub health: Option<RollbackHealth>,
+    /// The service's health before anything was touched; null without a health URL.
+    #[serde(default)]
+    pub health_before: Option<HealthBefore>,
+    /// For a failure: `service_down` (not answering before the restore and still not),
+    /// `restart_failed` (the restart command failed) or `restored_unhealthy` (the restored
+    /// state answers unhealthy: choose another backup).
+    #[serde(default)]
+    pub failure_cause: Option<String>,
+    /// Newer backups `--latest` passed over, and why.
+    #[serde(default)]
+    pub skipped: Vec<SkippedBackup>,
     /// `success`, `failure` (restored, then put back because the service stayed
     /// unhealthy), `refused` (the backup failed verification or the entry checks), or
     /// `checked` (a dry run that found nothing to refuse).

@@ -568,7 +568,7 @@ fn email_goes_through_a_real_smtp_server_with_dot_stuffing() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot connect"));
 }
 
-/// The `notify` function of scripts/deploy/lib.sh, as monitor.sh and rollback_dhash.sh call
+/// The `notify` function of scripts/lib/mobius.sh, as monitor.sh and rollback_dhash.sh call
 /// it: the last history event goes to every configured channel, and a failed delivery is
 /// reported but returns 0. (lib.sh is bash: Unix only.)
 #[cfg(unix)]
@@ -585,7 +585,7 @@ fn deploy_scripts_notify_hook_sends_and_never_fails_the_caller() {
         json!({"backup": "backups/dhash_production_x.zip", "files_restored": 2}),
     )
     .unwrap();
-    let lib = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/deploy/lib.sh");
+    let lib = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/lib/mobius.sh");
     let bin_dir = assert_cmd::cargo::cargo_bin("mobius-notify")
         .parent()
         .unwrap()

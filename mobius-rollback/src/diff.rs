@@ -1,6 +1,6 @@
 //! What a restore changes: the backup's manifest (verified) against the live tree.
 
-use mobius_core::backups::Manifest;
+use mobius_core::backups::ManifestFile;
 use mobius_core::digest::sha256_file;
 use mobius_core::platform::{self, MODES_ARE_REAL};
 use std::collections::BTreeMap;
@@ -24,7 +24,11 @@ struct Live {
 
 /// Compares; a live file that cannot be read counts as changed (it will be replaced).
 /// Files with the same size and mode are hashed, the others are changed on sight.
-pub fn changes(manifest: &Manifest, target: &Path) -> io::Result<Changes> {
+/// `files` are the manifest's entries of this place, with their names relative to it.
+pub fn changes<'a>(
+    files: impl IntoIterator<Item = (&'a str, &'a ManifestFile)>,
+    target: &Path,
+) -> io::Result<Changes> {
     let mut live: BTreeMap<String, Live> = BTreeMap::new();
     if target.is_dir() {
         for entry in walkdir::WalkDir::new(target)
@@ -53,21 +57,21 @@ pub fn changes(manifest: &Manifest, target: &Path) -> io::Result<Changes> {
         }
     }
     let mut out = Changes::default();
-    for f in &manifest.files {
-        match live.remove(&f.path) {
-            None => out.added.push(f.path.clone()),
+    for (rel, f) in files {
+        match live.remove(rel) {
+            None => out.added.push(rel.to_owned()),
             Some(l) => {
                 let same = l.is_file
                     && l.size == f.size
                     // Without Unix modes (Windows) the live mode is made up: it cannot differ.
                     && (!MODES_ARE_REAL || l.mode == f.mode & 0o777)
-                    && sha256_file(&target.join(&f.path))
+                    && sha256_file(&target.join(rel))
                         .map(|(h, _)| h.eq_ignore_ascii_case(&f.sha256))
                         .unwrap_or(false);
                 if same {
                     out.unchanged += 1;
                 } else {
-                    out.changed.push(f.path.clone());
+                    out.changed.push(rel.to_owned());
                 }
             }
         }

@@ -22,7 +22,6 @@ const COPY_BUFFER: usize = 256 * 1024;
 const IMPLIED_DIR_MODE: u32 = 0o755;
 /// The restored `app.json` is read for its `health_url`; anything larger is not a config.
 const MAX_APP_JSON: usize = 1024 * 1024;
-pub const APP_JSON: &str = "app.json";
 
 thread_local! {
     static BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
@@ -46,21 +45,29 @@ pub fn current_umask() -> u32 {
 }
 
 /// Creates the staging directory (mode 0700, failing if it exists) and every directory the
-/// entries need, each 0700 until [`finish_dirs`] gives them their modes. Returns the
-/// directories with their final modes.
-pub fn make_dirs(staging: &Path, entries: &[EntryMeta]) -> io::Result<BTreeMap<String, u32>> {
+/// entries need, each 0700 until [`finish_dirs`] gives them their modes. `entries` are
+/// (name relative to the place, is a directory, mode). Returns the directories with their
+/// final modes.
+pub fn make_dirs<'a>(
+    staging: &Path,
+    entries: impl Iterator<Item = (&'a str, bool, u32)>,
+) -> io::Result<BTreeMap<String, u32>> {
     platform::dir_builder(0o700).create(staging)?;
     let mut dirs: BTreeMap<String, u32> = BTreeMap::new();
-    for e in entries {
-        let name = e.name.trim_end_matches('/');
+    for (name, is_dir, mode) in entries {
+        let name = name.trim_end_matches('/');
+        if name.is_empty() {
+            // The place's own directory: its mode is the live target's.
+            continue;
+        }
         let mut pos = 0;
         while let Some(i) = name[pos..].find('/') {
             dirs.entry(name[..pos + i].to_owned())
                 .or_insert(IMPLIED_DIR_MODE);
             pos += i + 1;
         }
-        if e.is_dir {
-            dirs.insert(name.to_owned(), e.mode & 0o777);
+        if is_dir {
+            dirs.insert(name.to_owned(), mode & 0o777);
         }
     }
     // Sorted by bytes, a parent comes before its children.
@@ -123,10 +130,28 @@ fn sync_each(dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
-/// The visitor state shared by the extraction threads.
-pub struct Extractor<'a> {
+/// Where one place's entries go.
+pub struct Dest<'a> {
+    /// The folder of the place in the zip (with `/`); `None`: the top level.
+    pub prefix: Option<&'a str>,
     /// `None`: a dry run, which reads (and so verifies) everything and writes nothing.
     pub staging: Option<&'a Path>,
+}
+
+impl Dest<'_> {
+    fn relative<'n>(&self, name: &'n str) -> Option<&'n str> {
+        match self.prefix {
+            None => Some(name),
+            Some(p) => name.strip_prefix(p),
+        }
+    }
+}
+
+/// The visitor state shared by the extraction threads.
+pub struct Extractor<'a> {
+    pub dests: Vec<Dest<'a>>,
+    /// The entry whose bytes are kept: the restored config's `app.json`.
+    pub capture: String,
     pub umask: u32,
     /// Limit on bytes actually inflated, all entries together.
     pub max_total_size: u64,
@@ -137,9 +162,10 @@ pub struct Extractor<'a> {
 }
 
 impl<'a> Extractor<'a> {
-    pub fn new(staging: Option<&'a Path>, umask: u32, max_total_size: u64) -> Self {
+    pub fn new(dests: Vec<Dest<'a>>, capture: String, umask: u32, max_total_size: u64) -> Self {
         Extractor {
-            staging,
+            dests,
+            capture,
             umask,
             max_total_size,
             written: AtomicU64::new(0),
@@ -155,9 +181,20 @@ impl<'a> Extractor<'a> {
         if meta.is_dir {
             return Ok(());
         }
-        let capture = meta.name == APP_JSON;
+        let Some((dest, rel)) = self
+            .dests
+            .iter()
+            .find_map(|d| d.relative(&meta.name).map(|rel| (d, rel)))
+            .filter(|(_, rel)| !rel.is_empty())
+        else {
+            return Err(io::Error::other(format!(
+                "the entry {:?} belongs to no place being restored",
+                meta.name
+            )));
+        };
+        let capture = meta.name == self.capture;
         let mode = meta.mode & 0o777;
-        let mut file = match self.staging {
+        let mut file = match dest.staging {
             Some(dir) => {
                 let mut opts = OpenOptions::new();
                 opts.write(true).create_new(true);
@@ -167,7 +204,7 @@ impl<'a> Extractor<'a> {
                     use std::os::unix::fs::OpenOptionsExt;
                     opts.custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC);
                 }
-                let f = opts.open(dir.join(&meta.name))?;
+                let f = opts.open(dir.join(rel))?;
                 if mode & self.umask != 0 {
                     platform::set_file_mode(&f, mode)?;
                 }

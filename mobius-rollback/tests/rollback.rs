@@ -694,8 +694,8 @@ fn sigkill_at_random_moments_never_leaves_a_mixed_tree_and_a_rerun_finishes() {
         let now = snapshot(&config(&root));
         // Killed between the journal and the end: the next run must finish or undo it.
         if root
-            .join("config")
-            .join(format!(".{ENV}.rollback.journal"))
+            .join("locks")
+            .join(format!("{ENV}.rollback.journal"))
             .exists()
         {
             mid_swap += 1;

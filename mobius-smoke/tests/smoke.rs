@@ -775,8 +775,7 @@ fn demo_root(env: &str, edit: impl Fn(String) -> String) -> (tempfile::TempDir, 
     let app = cfg.join("app.json");
     std::fs::write(&app, edit(std::fs::read_to_string(&app).unwrap())).unwrap();
     let demo = Demo::start(root.path(), env);
-    let text = std::fs::read_to_string(&app).unwrap();
-    std::fs::write(&app, text.replace("http://127.0.0.1:8080", &demo.url)).unwrap();
+    demo.point_config_at_me(root.path(), env);
     (root, demo)
 }
 

@@ -369,4 +369,5 @@ pub fn wait_for_status(url: &str, want: u16) -> bool {
     false
 }
 
+#[allow(unused_imports)]
 pub use mobius_tests::Demo;
