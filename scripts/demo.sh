@@ -226,7 +226,7 @@ set_config() {
 say "backup of config/$env (SHA-256 verified)"
 backup="$("$deploy/backup.sh" --env "$env")"
 echo "    $backup"
-(cd "$(dirname "$backup")" && mobius_sha256sum -c "$(basename "$backup").sha256")
+mobius_check_sidecar "$backup" && echo "    sha256sum -c: OK"
 
 say "deep verification of the backup"
 quiet "$MOBIUS_BIN_DIR/mobius-verify" "$backup"

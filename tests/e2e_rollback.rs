@@ -237,7 +237,6 @@ fn the_plain_sidecar_check_works_for_a_backup_copied_anywhere() {
 }
 
 #[test]
-#[ignore = "needs mobius-rollback --latest (the lead's part of issue 11); run after merging main"]
 fn dry_run_without_backup_checks_the_newest_good_backup() {
     bin("mobius-rollback");
     let root = temp_root();

@@ -53,9 +53,8 @@ fi
 path="$(sed -n 's/.*"path":"\([^"\\]*\)".*/\1/p' <<<"$record")"
 [[ -n "$path" && -f "$path" ]] ||
   die 4 "cannot find the new backup from mobius-backup's record: $record"
-dir="$(dirname "$path")"
 file="$(basename "$path")"
-if ! (cd "$dir" && mobius_sha256sum --check --quiet -- "$file.sha256" >&2); then
+if ! mobius_check_sidecar "$path"; then
   die 1 "the new backup $path does not match its sidecar $file.sha256"
 fi
 vlog "sha256sum -c passed for $path"

@@ -25,7 +25,7 @@ are deleted. One JSON "pruned" line per deleted path. With --env, only that env'
 backups, logs and smoke reports (pre-merge run directories belong to no env and are
 pruned either way).
 
-Check a bundle without MOBIUS tools: cd exports && sha256sum -c lcm_ENV_<stamp>.zip.sha256
+Check a bundle without MOBIUS tools (from ROOT): sha256sum -c exports/lcm_ENV_<stamp>.zip.sha256
 
 Exit codes: 0 done, 1 history chain broken (bundle still written), 2 usage,
             4 tool failure (I/O, lock held).

@@ -80,9 +80,8 @@ else
   # 1. The check anyone can repeat by hand, before any MOBIUS code reads the zip. The
   # sidecar names backups/<zip>; checked from the backup's own directory with the directory
   # part removed, it passes wherever the pair was copied to, and still checks the name.
-  dir="$(dirname "$backup")"
   file="$(basename "$backup")"
-  if ! sed 's#  .*/#  #' "$backup.sha256" | (cd "$dir" && mobius_sha256sum --check --quiet >&2); then
+  if ! mobius_check_sidecar "$backup"; then
     die 1 "backup $backup does not match its sidecar $file.sha256; refusing to restore it"
   fi
   vlog "sha256sum -c passed for $backup"

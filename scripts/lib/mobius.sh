@@ -194,6 +194,15 @@ mobius_sha256sum() {
   fi
 }
 
+# mobius_check_sidecar ZIP: the plain `sha256sum -c` of ZIP.sha256, wherever the pair is.
+# The sidecar names <dir>/<zip> (backups/X.zip, so that the check passes from the root as
+# the framework runs it); read from the zip's own directory with the directory part removed,
+# it checks both the hash and the file name, with no link and no cd into the caller's shell.
+mobius_check_sidecar() {
+  local zip="$1"
+  sed 's#  .*/#  #' "$zip.sha256" | (cd "$(dirname "$zip")" && mobius_sha256sum --check --quiet >&2)
+}
+
 # notify ENV TEMPLATE [--var NAME=VALUE]...: sends TEMPLATE (rolled_back, rollback_failed,
 # deploy_started, deploy_succeeded) about ENV's last history event to every channel that is
 # configured: slack (MOBIUS_SLACK_WEBHOOK), teams (MOBIUS_TEAMS_WEBHOOK), email
