@@ -2,34 +2,35 @@
 //!
 //! The sorted entries are cut into jobs: batches of small files (a few MB in all) and single
 //! big files. Worker threads take batches in order; for each they read every file, hash it
-//! (SHA-256, for the manifest), decide stored or deflated, and write it into a small in-memory
-//! zip of their own, whose deflate state is reused from file to file. The main thread merges
-//! the batch zips into the one archive in sorted order, copying the compressed bytes without
-//! recompressing them, and streams big files itself. Workers may run at most `WINDOW` jobs
-//! ahead of the writer, so the memory in flight is about `WINDOW x BATCH_BYTES` whatever the
-//! size of the source.
+//! (SHA-256 for the manifest, CRC-32 for the zip), decide stored or deflated, and compress it
+//! into one buffer of their own with a deflate state reused from file to file. The main
+//! thread writes the batches' entries into the archive in sorted order ([`ZipOut`]) and
+//! streams big files itself. Workers may run at most `WINDOW` jobs ahead of the writer, so
+//! the memory in flight is about `WINDOW x BATCH_BYTES` whatever the size of the source.
+//!
+//! Nothing per file is kept once written: the central directory goes to a spill file (see
+//! `zipout`), and each file's manifest row (SHA-256 and size, 40 bytes) to another, read back
+//! in the same order when the manifest is written.
 
-use crate::walk::{Item, Kind};
+use crate::walk::{Item, Items};
+use crate::zipout::{Head, Spill, ZipOut, METHOD_DEFLATED, METHOD_STORED};
 use crate::Error;
-use mobius_core::backups::ManifestFile;
+use flate2::{Compress, Compression, FlushCompress, Status};
 use mobius_core::cli::Reporter;
-use mobius_core::digest::hex;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
-use std::io::{self, Cursor, Read, Seek, Write};
+use std::io::{self, Read, Seek, Write};
 use std::ops::Range;
 use std::path::Path;
 use std::sync::mpsc;
 use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use zip::write::SimpleFileOptions;
-use zip::{CompressionMethod, DateTime, ZipArchive, ZipWriter};
 
 /// Deflate level. Measured on the benchmark tree (200 MB, half text; CPU seconds / zip MB):
 /// level 1 0.97 / 139, level 2 1.25 / 130, level 3 1.37 / 128, level 6 1.9 / 127 (what
 /// `zip -r` uses). Level 3 is within 1% of level 6's size for 30% less CPU.
-pub(crate) const LEVEL: i64 = 3;
+pub(crate) const LEVEL: u32 = 3;
 /// Files larger than this are streamed by the writer thread instead of buffered whole.
 const BIG_FILE: u64 = 4 << 20;
 /// Input bytes per batch, and entries per batch.
@@ -45,16 +46,28 @@ const SAMPLE: usize = 8 << 10;
 const TINY: usize = 64;
 /// Progress is drawn only for sources at least this large.
 const PROGRESS_MIN_BYTES: u64 = 50 << 20;
+/// One manifest row in the rows spill: SHA-256, then the size read (little endian).
+pub(crate) const ROW: usize = 40;
 
 enum Job {
     Batch(Range<usize>),
     Big(usize),
 }
 
-/// A worker's result: a complete little zip holding one batch, and its manifest lines.
+/// One compressed entry of a batch.
+struct Packed {
+    item: usize,
+    method: u16,
+    crc: u32,
+    size: u64,
+    sha256: [u8; 32],
+    data: Range<usize>,
+}
+
+/// A worker's result: every entry of one batch, compressed, in one buffer.
 struct Batch {
-    zip: Vec<u8>,
-    files: Vec<ManifestFile>,
+    data: Vec<u8>,
+    entries: Vec<Packed>,
 }
 
 struct Window {
@@ -65,18 +78,38 @@ struct Window {
 
 /// Totals of the written entries.
 pub(crate) struct Written {
-    pub files: Vec<ManifestFile>,
+    pub files: u64,
     pub bytes_in: u64,
 }
 
-/// Appends every item to `zip` in order. The manifest is the caller's business (it is the
-/// last entry and needs these results).
+fn head<'a>(items: &'a Items, item: &Item) -> Head<'a> {
+    Head {
+        name: items.name(item),
+        dir: item.is_dir(),
+        method: METHOD_STORED,
+        crc: 0,
+        compressed: 0,
+        size: 0,
+        dos_date: item.dos_date,
+        dos_time: item.dos_time,
+        mode: u32::from(item.mode),
+    }
+}
+
+fn row(rows: &mut Spill, sha256: &[u8; 32], size: u64) -> io::Result<()> {
+    rows.write_all(sha256)?;
+    rows.write_all(&size.to_le_bytes())
+}
+
+/// Appends every item to `zip` in order, and each file's manifest row to `rows`. The manifest
+/// is the caller's business (it is the last entry and needs these results).
 pub(crate) fn write_entries<W: Write + Seek>(
-    zip: &mut ZipWriter<W>,
-    items: &[Item],
+    zip: &mut ZipOut<W>,
+    items: &Items,
+    rows: &mut Spill,
     reporter: &Reporter,
 ) -> Result<Written, Error> {
-    let jobs = plan(items);
+    let jobs = plan(items.all());
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2)
@@ -87,8 +120,9 @@ pub(crate) fn write_entries<W: Write + Seek>(
         cancel: false,
     });
     let turn = Condvar::new();
-    let total: u64 = items.iter().map(Item::size).sum();
+    let total: u64 = items.all().iter().map(Item::size).sum();
     let mut progress = Progress::new(reporter, total);
+    let rows_err = |e| Error::io("write", Path::new("the manifest's temporary file"), e);
 
     std::thread::scope(|s| {
         let (tx, rx) = mpsc::sync_channel::<Done>(WINDOW);
@@ -100,15 +134,16 @@ pub(crate) fn write_entries<W: Write + Seek>(
         drop(tx);
 
         let result = (|| {
-            let mut files = Vec::new();
+            let mut files = 0u64;
             let mut bytes_in = 0u64;
             let mut pending = BTreeMap::new();
             for (j, job) in jobs.iter().enumerate() {
                 match job {
                     Job::Big(i) => {
-                        let mf = write_big(zip, &items[*i])?;
-                        bytes_in += mf.size;
-                        files.push(mf);
+                        let (sha, size) = write_big(zip, items, items.get(*i))?;
+                        row(rows, &sha, size).map_err(rows_err)?;
+                        bytes_in += size;
+                        files += 1;
                     }
                     Job::Batch(_) => {
                         let batch = loop {
@@ -120,17 +155,31 @@ pub(crate) fn write_entries<W: Write + Seek>(
                             })?;
                             pending.insert(k, r);
                         };
-                        let part = ZipArchive::new(Cursor::new(batch.zip)).map_err(Error::zip)?;
-                        zip.merge_archive(part).map_err(Error::zip)?;
-                        bytes_in += batch.files.iter().map(|f| f.size).sum::<u64>();
-                        files.extend(batch.files);
+                        for p in &batch.entries {
+                            let item = items.get(p.item);
+                            let data = batch.data.get(p.data.clone()).unwrap_or(&[]);
+                            let h = Head {
+                                method: p.method,
+                                crc: p.crc,
+                                compressed: data.len() as u64,
+                                size: p.size,
+                                ..head(items, item)
+                            };
+                            zip.add(&h, data)
+                                .map_err(|e| Error::io("write", Path::new(h.name), e))?;
+                            if !item.is_dir() {
+                                row(rows, &p.sha256, p.size).map_err(rows_err)?;
+                                bytes_in += p.size;
+                                files += 1;
+                            }
+                        }
                     }
                 }
                 let mut st = state.lock().unwrap_or_else(PoisonError::into_inner);
                 st.written = j + 1;
                 drop(st);
                 turn.notify_all();
-                progress.update(bytes_in, files.len());
+                progress.update(bytes_in, files);
             }
             progress.done();
             Ok(Written { files, bytes_in })
@@ -173,13 +222,14 @@ fn plan(items: &[Item]) -> Vec<Job> {
 type Done = (usize, Result<Batch, Error>);
 
 fn worker(
-    items: &[Item],
+    items: &Items,
     jobs: &[Job],
     state: &Mutex<Window>,
     turn: &Condvar,
     tx: &mpsc::SyncSender<Done>,
 ) {
     let mut buf = Vec::new();
+    let mut deflate = Compress::new(Compression::new(LEVEL), false);
     loop {
         let (j, range) = {
             let mut st = state.lock().unwrap_or_else(PoisonError::into_inner);
@@ -203,7 +253,7 @@ fn worker(
         // A panic must reach the writer as an error: it waits for this very job, and the
         // other workers wait for the writer.
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            build_batch(&items[range], &mut buf)
+            build_batch(items, range, &mut buf, &mut deflate)
         }))
         .unwrap_or(Err(Error::Internal {
             what: "a compression worker panicked",
@@ -214,126 +264,264 @@ fn worker(
     }
 }
 
-/// Reads, hashes and compresses a batch of entries into an in-memory zip.
-fn build_batch(items: &[Item], buf: &mut Vec<u8>) -> Result<Batch, Error> {
-    let input: u64 = items.iter().map(Item::size).sum();
-    let capacity = usize::try_from(input).unwrap_or(0) + 128 * items.len() + 1024;
-    let mut zip = ZipWriter::new(Cursor::new(Vec::with_capacity(capacity)));
-    let mut files = Vec::new();
-    for item in items {
-        if item.kind == Kind::Dir {
-            zip.add_directory(item.name.as_str(), options(item, true))
-                .map_err(Error::zip)?;
+/// Reads, hashes and compresses a batch of entries into one buffer.
+fn build_batch(
+    items: &Items,
+    range: Range<usize>,
+    buf: &mut Vec<u8>,
+    deflate: &mut Compress,
+) -> Result<Batch, Error> {
+    let list = items.all().get(range.clone()).unwrap_or(&[]);
+    let input: u64 = list.iter().map(Item::size).sum();
+    let mut data = Vec::with_capacity(usize::try_from(input).unwrap_or(0) + 1024);
+    let mut entries = Vec::with_capacity(list.len());
+    for (i, item) in range.zip(list) {
+        let at = data.len();
+        if item.is_dir() {
+            entries.push(Packed {
+                item: i,
+                method: METHOD_STORED,
+                crc: 0,
+                size: 0,
+                sha256: [0; 32],
+                data: at..at,
+            });
             continue;
         }
+        let path = items.path(item);
         buf.clear();
-        open_source(item)?
+        open_source(&path, item.via_link())?
             .read_to_end(buf)
-            .map_err(|e| Error::io("read", &item.path, e))?;
+            .map_err(|e| Error::io("read", &path, e))?;
         let store = buf.len() < TINY || looks_incompressible(&buf[..buf.len().min(SAMPLE)]);
-        zip.start_file(item.name.as_str(), options(item, store))
-            .map_err(Error::zip)?;
-        zip.write_all(buf)
-            .map_err(|e| Error::io("compress", &item.path, e))?;
-        files.push(ManifestFile {
-            path: item.name.clone(),
+        let mut method = METHOD_STORED;
+        if !store {
+            deflate_all(deflate, buf, &mut data).map_err(|e| Error::io("compress", &path, e))?;
+            method = METHOD_DEFLATED;
+            // Deflate that did not shrink the file is undone: stored is smaller and faster
+            // to read back.
+            if data.len() - at >= buf.len() {
+                data.truncate(at);
+                method = METHOD_STORED;
+            }
+        }
+        if method == METHOD_STORED {
+            data.extend_from_slice(buf);
+        }
+        entries.push(Packed {
+            item: i,
+            method,
+            crc: crc32fast::hash(buf),
             size: buf.len() as u64,
-            sha256: hex(&Sha256::digest(&buf[..])),
-            mode: item.mode,
+            sha256: Sha256::digest(&buf[..]).into(),
+            data: at..data.len(),
         });
     }
-    let zip = zip.finish().map_err(Error::zip)?.into_inner();
-    Ok(Batch { zip, files })
+    Ok(Batch { data, entries })
 }
 
-/// Adds one small entry by way of an in-memory zip merged into `zip`: unlike `start_file`,
-/// this never seeks back to patch a header, which keeps the running SHA-256 of the output
-/// valid (see `hashing`).
-pub(crate) fn append_in_memory<W: Write + Seek>(
-    zip: &mut ZipWriter<W>,
-    name: &str,
-    opts: SimpleFileOptions,
-    fill: impl FnOnce(&mut dyn Write) -> io::Result<()>,
-) -> Result<(), Error> {
-    let mut part = ZipWriter::new(Cursor::new(Vec::new()));
-    part.start_file(name, opts).map_err(Error::zip)?;
-    fill(&mut part).map_err(|e| Error::io("compress", Path::new(name), e))?;
-    let part = part.finish().map_err(Error::zip)?;
-    zip.merge_archive(ZipArchive::new(part).map_err(Error::zip)?)
-        .map_err(Error::zip)
-}
-
-/// Streams one big file into the zip on the writer thread, hashing as it goes.
-fn write_big<W: Write + Seek>(zip: &mut ZipWriter<W>, item: &Item) -> Result<ManifestFile, Error> {
-    let mut f = open_source(item)?;
-    let mut buf = vec![0u8; 256 << 10];
-    let mut head = 0;
-    while head < SAMPLE {
-        match f.read(&mut buf[head..SAMPLE]) {
-            Ok(0) => break,
-            Ok(n) => head += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(Error::io("read", &item.path, e)),
+/// Appends the raw deflate stream of `input` to `out`, reusing `deflate`'s state.
+fn deflate_all(deflate: &mut Compress, input: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
+    deflate.reset();
+    let mut read = 0;
+    loop {
+        // Deflate's worst case is a few bytes per 16 KiB block over the input.
+        out.reserve(input.len() - read + input.len() / 1000 + 64);
+        let before = deflate.total_in();
+        let status = deflate
+            .compress_vec(&input[read..], out, FlushCompress::Finish)
+            .map_err(io::Error::other)?;
+        read += usize::try_from(deflate.total_in() - before).unwrap_or(0);
+        if status == Status::StreamEnd {
+            return Ok(());
         }
     }
-    let store = looks_incompressible(&buf[..head]);
-    let opts = options(item, store).large_file(item.size() >= 1 << 31);
-    zip.start_file(item.name.as_str(), opts)
-        .map_err(Error::zip)?;
-    let mut hasher = Sha256::new();
-    let mut size = head as u64;
-    hasher.update(&buf[..head]);
-    zip.write_all(&buf[..head])
-        .map_err(|e| Error::io("write", &item.path, e))?;
-    loop {
-        let n = match f.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(Error::io("read", &item.path, e)),
-        };
-        hasher.update(&buf[..n]);
-        zip.write_all(&buf[..n])
-            .map_err(|e| Error::io("write", &item.path, e))?;
-        size += n as u64;
+}
+
+/// A writer that feeds a raw deflate stream into `out`, counting and hashing what it is given:
+/// how big files and the manifest are compressed without holding them.
+pub(crate) struct DeflateTo<'a, W: Write> {
+    deflate: Compress,
+    out: &'a mut W,
+    buf: Vec<u8>,
+    pub crc: crc32fast::Hasher,
+    pub sha: Sha256,
+    pub size: u64,
+    pub compressed: u64,
+}
+
+impl<'a, W: Write> DeflateTo<'a, W> {
+    pub fn new(out: &'a mut W) -> Self {
+        DeflateTo {
+            deflate: Compress::new(Compression::new(LEVEL), false),
+            out,
+            buf: Vec::with_capacity(256 << 10),
+            crc: crc32fast::Hasher::new(),
+            sha: Sha256::new(),
+            size: 0,
+            compressed: 0,
+        }
     }
-    Ok(ManifestFile {
-        path: item.name.clone(),
-        size,
-        sha256: hex(&hasher.finalize()),
-        mode: item.mode,
-    })
+
+    fn run(&mut self, mut input: &[u8], flush: FlushCompress) -> io::Result<()> {
+        loop {
+            self.buf.clear();
+            let before = self.deflate.total_in();
+            let status = self
+                .deflate
+                .compress_vec(input, &mut self.buf, flush)
+                .map_err(io::Error::other)?;
+            let used = usize::try_from(self.deflate.total_in() - before).unwrap_or(0);
+            input = &input[used..];
+            self.out.write_all(&self.buf)?;
+            self.compressed += self.buf.len() as u64;
+            let done = match flush {
+                FlushCompress::Finish => status == Status::StreamEnd,
+                _ => input.is_empty() && self.buf.len() < self.buf.capacity(),
+            };
+            if done {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Ends the stream.
+    pub fn finish(&mut self) -> io::Result<()> {
+        self.run(&[], FlushCompress::Finish)
+    }
+}
+
+impl<W: Write> Write for DeflateTo<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.crc.update(buf);
+        self.sha.update(buf);
+        self.size += buf.len() as u64;
+        self.run(buf, FlushCompress::None)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Adapts a [`ZipOut`] being streamed into as a plain writer.
+struct DataOf<'a, W: Write + Seek>(&'a mut ZipOut<W>);
+
+impl<W: Write + Seek> Write for DataOf<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write_data(buf)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Streams one big file into the zip on the writer thread, hashing as it goes; returns its
+/// SHA-256 and size.
+fn write_big<W: Write + Seek>(
+    zip: &mut ZipOut<W>,
+    items: &Items,
+    item: &Item,
+) -> Result<([u8; 32], u64), Error> {
+    let path = items.path(item);
+    let mut f = open_source(&path, item.via_link())?;
+    let mut buf = vec![0u8; 256 << 10];
+    let mut head_len = 0;
+    while head_len < SAMPLE {
+        match f.read(&mut buf[head_len..SAMPLE]) {
+            Ok(0) => break,
+            Ok(n) => head_len += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Error::io("read", &path, e)),
+        }
+    }
+    let store = looks_incompressible(&buf[..head_len]);
+    let mut h = head(items, item);
+    h.method = if store {
+        METHOD_STORED
+    } else {
+        METHOD_DEFLATED
+    };
+    let werr = |e| Error::io("write", &path, e);
+    let pending = zip
+        .start_streamed(&h, item.size() >= 1 << 31)
+        .map_err(werr)?;
+    let (crc, sha, size, compressed) = {
+        let mut data = DataOf(zip);
+        if store {
+            let mut crc = crc32fast::Hasher::new();
+            let mut sha = Sha256::new();
+            let mut size = 0u64;
+            let mut n = head_len;
+            loop {
+                crc.update(&buf[..n]);
+                sha.update(&buf[..n]);
+                data.write_all(&buf[..n]).map_err(werr)?;
+                size += n as u64;
+                n = match f.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => 0,
+                    Err(e) => return Err(Error::io("read", &path, e)),
+                };
+            }
+            (crc.finalize(), sha.finalize().into(), size, size)
+        } else {
+            let mut d = DeflateTo::new(&mut data);
+            let mut n = head_len;
+            loop {
+                d.write_all(&buf[..n]).map_err(werr)?;
+                n = match f.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => 0,
+                    Err(e) => return Err(Error::io("read", &path, e)),
+                };
+            }
+            d.finish().map_err(werr)?;
+            (
+                d.crc.clone().finalize(),
+                d.sha.clone().finalize().into(),
+                d.size,
+                d.compressed,
+            )
+        }
+    };
+    h.crc = crc;
+    h.size = size;
+    h.compressed = compressed;
+    zip.end_streamed(pending, &h).map_err(werr)?;
+    Ok((sha, size))
 }
 
 /// Opens a source file for reading. Regular files are opened with O_NOFOLLOW, so a file
 /// swapped for a symlink after the walk is not followed out of the tree, and O_NONBLOCK, so a
 /// file swapped for a FIFO cannot hang the backup; the open file is checked to be regular.
 /// (Without those flags, on Windows, the symlink is looked for just before the open.)
-pub(crate) fn open_source(item: &Item) -> Result<File, Error> {
+pub(crate) fn open_source(path: &Path, via_link: bool) -> Result<File, Error> {
     let mut opts = OpenOptions::new();
     opts.read(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
         let mut flags = libc::O_NONBLOCK;
-        if !item.via_link {
+        if !via_link {
             flags |= libc::O_NOFOLLOW;
         }
         opts.custom_flags(flags);
     }
     #[cfg(not(unix))]
-    if !item.via_link
-        && std::fs::symlink_metadata(&item.path).is_ok_and(|m| m.file_type().is_symlink())
-    {
-        return Err(became_symlink(&item.path));
+    if !via_link && std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(became_symlink(path));
     }
-    let f = opts
-        .open(&item.path)
-        .map_err(|e| open_error(&item.path, e))?;
-    let meta = f.metadata().map_err(|e| Error::io("read", &item.path, e))?;
+    let f = opts.open(path).map_err(|e| open_error(path, e))?;
+    let meta = f.metadata().map_err(|e| Error::io("read", path, e))?;
     if !meta.is_file() {
         return Err(Error::Refused {
-            path: item.path.clone(),
+            path: path.to_path_buf(),
             why: "it stopped being a regular file while the backup ran".into(),
         });
     }
@@ -397,40 +585,25 @@ fn looks_incompressible(sample: &[u8]) -> bool {
     entropy > 7.5
 }
 
-pub(crate) fn options(item: &Item, store: bool) -> SimpleFileOptions {
-    let opts = SimpleFileOptions::default()
-        .unix_permissions(item.mode)
-        .last_modified_time(zip_time(item.mtime));
-    if store {
-        opts.compression_method(CompressionMethod::Stored)
-    } else {
-        opts.compression_method(CompressionMethod::Deflated)
-            .compression_level(Some(LEVEL))
-    }
-}
-
-/// A file's modification time as a zip (MS-DOS, UTC here) time; 1980-01-01 when out of range.
-pub(crate) fn zip_time(t: Option<SystemTime>) -> DateTime {
+/// A file's modification time as a zip (MS-DOS, UTC here) date and time; 1980-01-01 00:00
+/// when out of the format's range (1980-2107).
+pub(crate) fn dos_time(t: Option<SystemTime>) -> (u16, u16) {
+    const DEFAULT: (u16, u16) = ((1 << 5) | 1, 0);
     let Some(secs) = t
         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
         .map(|d| d.as_secs())
     else {
-        return DateTime::DEFAULT;
+        return DEFAULT;
     };
     let (y, m, d) = civil_from_days(secs / 86_400);
-    let rem = secs % 86_400;
-    let parts = (
-        u16::try_from(y),
-        u8::try_from(rem / 3600),
-        u8::try_from(rem % 3600 / 60),
-        u8::try_from(rem % 60),
-    );
-    match parts {
-        (Ok(y), Ok(h), Ok(mi), Ok(s)) => {
-            DateTime::from_date_and_time(y, m, d, h, mi, s).unwrap_or(DateTime::DEFAULT)
-        }
-        _ => DateTime::DEFAULT,
+    if !(1980..=2107).contains(&y) {
+        return DEFAULT;
     }
+    let rem = secs % 86_400;
+    // Each part is in range by construction (year checked above, h < 24, m < 60, s < 60).
+    let date = ((y - 1980) << 9) as u16 | (u16::from(m) << 5) | u16::from(d);
+    let time = ((rem / 3600) << 11 | (rem % 3600 / 60) << 5 | (rem % 60) / 2) as u16;
+    (date, time)
 }
 
 /// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar
@@ -466,7 +639,7 @@ impl Progress {
         }
     }
 
-    fn update(&mut self, done: u64, files: usize) {
+    fn update(&mut self, done: u64, files: u64) {
         if !self.on || self.last.elapsed() < Duration::from_millis(200) {
             return;
         }
@@ -521,22 +694,54 @@ mod tests {
     }
 
     #[test]
+    fn dos_times() {
+        assert_eq!(dos_time(None), (33, 0));
+        // 2026-11-26 12:34:56 UTC
+        let t = UNIX_EPOCH + Duration::from_secs(20_783 * 86_400 + 12 * 3600 + 34 * 60 + 56);
+        assert_eq!(
+            dos_time(Some(t)),
+            ((46 << 9) | (11 << 5) | 26, (12 << 11) | (34 << 5) | 28)
+        );
+    }
+
+    #[test]
+    fn deflate_round_trips_whole_and_streamed() {
+        let text = "key1=value7 key2=value14\n".repeat(30_000);
+        let mut whole = Vec::new();
+        let mut c = Compress::new(Compression::new(LEVEL), false);
+        deflate_all(&mut c, text.as_bytes(), &mut whole).unwrap();
+        let mut streamed = Vec::new();
+        let mut d = DeflateTo::new(&mut streamed);
+        for chunk in text.as_bytes().chunks(1000) {
+            d.write_all(chunk).unwrap();
+        }
+        d.finish().unwrap();
+        assert_eq!(d.size, text.len() as u64);
+        assert_eq!(d.compressed, streamed.len() as u64);
+        for z in [whole, streamed] {
+            let mut back = String::new();
+            flate2::read::DeflateDecoder::new(&z[..])
+                .read_to_string(&mut back)
+                .unwrap();
+            assert_eq!(back, text);
+        }
+    }
+
+    #[test]
     fn plan_cuts_batches_and_isolates_big_files() {
-        let item = |size| Item {
-            name: String::new(),
-            path: Default::default(),
-            kind: Kind::File { size },
-            mode: 0o644,
-            mtime: None,
-            via_link: false,
+        let d = tempfile::tempdir().unwrap();
+        let sizes = [10, BIG_FILE + 1, BATCH_BYTES, 1, 2];
+        for (i, n) in sizes.iter().enumerate() {
+            let f = std::fs::File::create(d.path().join(format!("f{i}"))).unwrap();
+            f.set_len(*n).unwrap();
+        }
+        let src = crate::walk::Source {
+            shown: "d".into(),
+            path: d.path().to_path_buf(),
+            declared_in: None,
         };
-        let items = vec![
-            item(10),
-            item(BIG_FILE + 1),
-            item(BATCH_BYTES),
-            item(1),
-            item(2),
-        ];
+        let items = crate::walk::collect(&[src], None).unwrap();
+        let items = items.all();
         let jobs = plan(&items);
         let shape: Vec<String> = jobs
             .iter()

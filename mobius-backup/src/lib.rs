@@ -19,13 +19,16 @@
 
 mod archive;
 mod hashing;
+mod manifest;
 mod walk;
+mod zipout;
 
 use clap::Parser;
+use mobius_core::app_config::{app_json_path, AppConfig, AppConfigError};
 use mobius_core::atomic::{is_temp_name, sync_dir, AtomicFile};
 use mobius_core::backups::{
-    list_backups, remove_backup, retention_victims, sidecar_path, BackupName, Manifest,
-    DEFAULT_NAME, MANIFEST_FORMAT, MANIFEST_NAME,
+    list_backups, remove_backup, retention_victims, sidecar_path, BackupName, DEFAULT_NAME,
+    MANIFEST_FORMAT, MANIFEST_NAME,
 };
 use mobius_core::cli::{CommonArgs, EnvArg, Reporter};
 use mobius_core::digest::{hex, sha256_file, write_sidecar};
@@ -41,16 +44,17 @@ use std::fs;
 use std::io::{self, BufWriter, Write};
 use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
-use walk::{Kind, Source};
-use zip::write::SimpleFileOptions;
-use zip::{CompressionMethod, ZipWriter};
+use walk::Source;
+use zipout::{Spill, ZipOut};
 
 const TOOL: &str = "mobius-backup";
 
 const LONG_ABOUT: &str = "\
 Back up an environment's configuration into a verified zip.
 
-Archives config/<env>/ (or each --source) into <out>/<name>_<env>_<UTC stamp>.zip with a
+Archives the sources declared as backup_sources in config/<env>/app.json (paths relative to
+the root, or absolute; without the file or the key: config/<env>/ alone), or each --source
+instead, into <out>/<name>_<env>_<UTC stamp>.zip with a
 manifest (MOBIUS-MANIFEST.json: every file's path, size, SHA-256 and mode), writes the
 sha256sum-compatible sidecar <zip>.sha256, keeps the newest --keep backups of that name and
 env, appends a `backup` event to history/<env>.jsonl and prints one JSON line on stdout:
@@ -59,7 +63,8 @@ env, appends a `backup` event to history/<env>.jsonl and prints one JSON line on
    \"sha256\":\"…\",\"files\":12,\"bytes_in\":48213,\"bytes_out\":9120,\"duration_ms\":15,
    \"deleted\":[…],\"dry_run\":false}
 
-Check a backup without any MOBIUS tool: cd backups && sha256sum -c <zip>.sha256
+Check a backup without any MOBIUS tool, from the root: sha256sum -c backups/<zip>.sha256
+(a copy moved elsewhere: cd DIR && sed 's#  .*/#  #' <zip>.sha256 | sha256sum -c)
 
 Refused (exit 4, nothing written): a missing source, a source without any file, special
 files (FIFO, socket, device), unreadable files, file names a restore would refuse, and
@@ -83,7 +88,7 @@ pub struct Args {
     pub common: CommonArgs,
     /// What to archive, a directory or a file; repeatable. Relative paths are relative to
     /// the root. With several sources each goes under its base name in the zip.
-    /// [default: config/<env>/]
+    /// [default: backup_sources in config/<env>/app.json, else config/<env>/]
     #[arg(long = "source", value_name = "PATH")]
     pub sources: Vec<PathBuf>,
     /// Directory the backups go to; a relative one is relative to the root [default: <root>/backups]
@@ -100,7 +105,8 @@ pub struct Args {
 /// What [`create_backup`] archives and where.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BackupOptions {
-    /// Directories or files; relative ones are relative to the root. Empty: `config/<env>/`.
+    /// Directories or files; relative ones are relative to the root. Empty: the
+    /// `backup_sources` of `config/<env>/app.json`, else `config/<env>/`.
     pub sources: Vec<PathBuf>,
     /// Output directory; `None`: `<root>/backups`.
     pub out: Option<PathBuf>,
@@ -136,10 +142,20 @@ impl BackupOptions {
 pub enum Error {
     #[error("{0}")]
     Usage(String),
-    #[error("source {} does not exist; check --root, --env and --source", .path.display())]
-    SourceMissing { path: PathBuf },
-    #[error("source {} holds no files, so there is nothing to back up; check --root, --env and --source", .path.display())]
-    EmptySource { path: PathBuf },
+    #[error("source {} does not exist; {}", .path.display(), check_hint(.declared_in.as_deref()))]
+    SourceMissing {
+        path: PathBuf,
+        declared_in: Option<String>,
+    },
+    #[error("{path} does not parse: {msg}; fix it, or give --source")]
+    AppConfig { path: String, msg: String },
+    #[error("{path}: backup_sources {why}")]
+    BadDeclaration { path: String, why: String },
+    #[error("source {} holds no files, so there is nothing to back up; {}", .path.display(), check_hint(.declared_in.as_deref()))]
+    EmptySource {
+        path: PathBuf,
+        declared_in: Option<String>,
+    },
     #[error("refusing to back up {}: {why}; no backup was written", .path.display())]
     Refused { path: PathBuf, why: String },
     #[error(transparent)]
@@ -151,8 +167,6 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
-    #[error("cannot write the zip")]
-    Zip(#[source] zip::result::ZipError),
     #[error("the backup is complete, but it could not be recorded in the history")]
     History(#[from] HistoryError),
     #[error("cannot write the record to stdout")]
@@ -169,9 +183,15 @@ impl Error {
             source,
         }
     }
+}
 
-    pub(crate) fn zip(e: zip::result::ZipError) -> Error {
-        Error::Zip(e)
+/// Where to look when a source is missing or empty: the declaration it came from, or the flags.
+fn check_hint(declared_in: Option<&str>) -> String {
+    match declared_in {
+        Some(app) => {
+            format!("it is declared in backup_sources of {app}; create it or fix the declaration")
+        }
+        None => "check --root, --env and --source".to_owned(),
     }
 }
 
@@ -179,7 +199,15 @@ impl ToolError for Error {
     fn exit(&self) -> Exit {
         match self {
             Error::Usage(_) => Exit::Usage,
-            _ => Exit::Runtime,
+            Error::AppConfig { .. } | Error::BadDeclaration { .. } => Exit::Malformed,
+            Error::SourceMissing { .. }
+            | Error::EmptySource { .. }
+            | Error::Refused { .. }
+            | Error::Lock(_)
+            | Error::Io { .. }
+            | Error::History(_)
+            | Error::Output(_)
+            | Error::Internal { .. } => Exit::Runtime,
         }
     }
 }
@@ -296,18 +324,15 @@ pub fn create_backup(
 ) -> Result<BackupRecord, Error> {
     let started = Instant::now();
     parse_name(&opts.name).map_err(Error::Usage)?;
-    let sources = resolve_sources(root, env, &opts.sources);
+    let sources = resolve_sources(root, env, &opts.sources)?;
     let out_dir = opts.out_dir(root);
     let skip = fs::metadata(&out_dir)
         .ok()
         .and_then(|m| platform::file_id(&out_dir, &m));
     let items = walk::collect(&sources, skip.as_ref())?;
     let walked = started.elapsed();
-    let files = items
-        .iter()
-        .filter(|i| matches!(i.kind, Kind::File { .. }))
-        .count() as u64;
-    let bytes_in: u64 = items.iter().map(walk::Item::size).sum();
+    let files = items.all().iter().filter(|i| !i.is_dir()).count() as u64;
+    let bytes_in: u64 = items.all().iter().map(walk::Item::size).sum();
     warn_stale_temp_files(&out_dir, &opts.name, env, reporter);
 
     let (stamp, file_name) = choose_stamp(&out_dir, &opts.name, env, reporter)?;
@@ -315,11 +340,11 @@ pub fn create_backup(
     let sources_shown: Vec<String> = sources.iter().map(|s| s.shown.clone()).collect();
 
     if opts.dry_run {
-        for item in items.iter().filter(|i| matches!(i.kind, Kind::File { .. })) {
-            archive::open_source(item)?;
+        for item in items.all().iter().filter(|i| !i.is_dir()) {
+            archive::open_source(&items.path(item), item.via_link())?;
         }
-        for item in &items {
-            reporter.detail(format!("would archive {}", item.name));
+        for item in items.all() {
+            reporter.detail(format!("would archive {}", items.name(item)));
         }
         reporter.info(format!(
             "dry run: would archive {files} files ({}) from {} into {}",
@@ -349,43 +374,56 @@ pub fn create_backup(
     let tmp =
         AtomicFile::create(&dest, 0o600).map_err(|e| Error::io("create a file in", &out_dir, e))?;
     let tmp_path = tmp.temp_path().to_path_buf();
-    let mut zip = ZipWriter::new(BufWriter::with_capacity(
-        1 << 20,
-        hashing::HashSeekWriter::new(tmp),
-    ));
-    let written = archive::write_entries(&mut zip, &items, reporter)?;
+    let spill_err = |e| Error::io("create a temporary file in", &out_dir, e);
+    let mut zip = ZipOut::new(
+        BufWriter::with_capacity(1 << 20, hashing::HashSeekWriter::new(tmp)),
+        Spill::create(&dest, "central").map_err(spill_err)?,
+    );
+    let mut rows = Spill::create(&dest, "rows").map_err(spill_err)?;
+    let written = archive::write_entries(&mut zip, &items, &mut rows, reporter)?;
     let archived = started.elapsed();
     let actor = history::actor();
-    let manifest = Manifest {
-        format: MANIFEST_FORMAT.to_owned(),
-        env: env.to_string(),
-        name: opts.name.clone(),
-        created: rfc3339(created),
-        host: actor.host,
-        user: actor.user,
-        tool: TOOL.to_owned(),
-        tool_version: mobius_core::VERSION.to_owned(),
-        sources: sources_shown,
-        files: written.files,
-        dirs: items
-            .iter()
-            .filter(|i| i.kind == Kind::Dir)
-            .map(|i| i.name.clone())
-            .collect(),
+    let created_text = rfc3339(created);
+    let header = manifest::Header {
+        format: MANIFEST_FORMAT,
+        env: env.as_str(),
+        name: &opts.name,
+        created: &created_text,
+        host: &actor.host,
+        user: &actor.user,
+        tool: TOOL,
+        tool_version: mobius_core::VERSION,
+        sources: &sources_shown,
     };
+    // The manifest of a large tree is tens of MB of JSON: it is deflated as it is serialized
+    // into a spill file, then copied in with its sizes known (no header to patch, so the
+    // running SHA-256 of the zip stays valid).
+    let mut packed = Spill::create(&dest, "manifest").map_err(spill_err)?;
+    let (dos_date, dos_time) = archive::dos_time(Some(created));
+    let manifest_err = |e| Error::io("write", Path::new(MANIFEST_NAME), e);
+    let mut deflate = archive::DeflateTo::new(&mut packed);
+    let rows_in = rows.reader().map_err(manifest_err)?;
+    manifest::write(&mut deflate, &header, &items, rows_in).map_err(manifest_err)?;
+    deflate.finish().map_err(manifest_err)?;
+    let head = zipout::Head {
+        name: MANIFEST_NAME,
+        dir: false,
+        method: zipout::METHOD_DEFLATED,
+        crc: deflate.crc.clone().finalize(),
+        compressed: deflate.compressed,
+        size: deflate.size,
+        dos_date,
+        dos_time,
+        mode: 0o600,
+    };
+    drop(rows);
     drop(items);
-    let manifest_opts = SimpleFileOptions::default()
-        .compression_method(CompressionMethod::Deflated)
-        .compression_level(Some(archive::LEVEL))
-        .unix_permissions(0o600)
-        .last_modified_time(archive::zip_time(Some(created)));
-    // Serialized straight into the compressor: the plain JSON of a large tree is never held.
-    archive::append_in_memory(&mut zip, MANIFEST_NAME, manifest_opts, |w| {
-        serde_json::to_writer_pretty(w, &manifest).map_err(io::Error::other)
-    })?;
+    zip.add_reader(&head, &mut packed.reader().map_err(manifest_err)?)
+        .map_err(manifest_err)?;
+    drop(packed);
     let (tmp, digest) = zip
         .finish()
-        .map_err(Error::zip)?
+        .map_err(|e| Error::io("write", &tmp_path, e))?
         .into_inner()
         .map_err(|e| Error::io("write", &tmp_path, e.into_error()))?
         .finish()
@@ -409,12 +447,7 @@ pub fn create_backup(
     ));
     let sidecar = sidecar_path(&dest);
     match write_sidecar(&dest, &sha256) {
-        Ok(true) => {}
-        Ok(false) => reporter.warn(format!(
-            "{} names the zip by its bare name (no link {}/<dir name> -> . could be made), so sha256sum -c passes only from inside that directory",
-            shown(&sidecar),
-            shown(&out_dir)
-        )),
+        Ok(w) => w.report(reporter),
         Err(e) => {
             // Without its sidecar the zip is an incomplete backup; do not leave one behind.
             let _ = fs::remove_file(&dest);
@@ -425,7 +458,7 @@ pub fn create_backup(
         env: env.to_string(),
         path: shown(&dest),
         sha256,
-        files,
+        files: written.files,
         bytes_in: written.bytes_in,
         bytes_out,
         duration_ms: millis(started.elapsed()),
@@ -460,24 +493,53 @@ pub fn apply_retention(
     Ok(deleted)
 }
 
-fn resolve_sources(root: &Root, env: &EnvName, given: &[PathBuf]) -> Vec<Source> {
-    if given.is_empty() {
-        return vec![Source {
-            shown: format!("config/{env}"),
-            path: root.config_dir(env),
-        }];
+/// The sources to archive: the `--source` paths when given; otherwise the `backup_sources`
+/// declared in `config/<env>/app.json`, so backup.sh, rollback's safety backup and every other
+/// caller archive the same set; `config/<env>` alone when the file or the key is absent.
+fn resolve_sources(root: &Root, env: &EnvName, given: &[PathBuf]) -> Result<Vec<Source>, Error> {
+    if !given.is_empty() {
+        return Ok(given
+            .iter()
+            .map(|p| Source {
+                shown: p.display().to_string(),
+                path: if p.is_absolute() {
+                    p.clone()
+                } else {
+                    root.dir().join(p)
+                },
+                declared_in: None,
+            })
+            .collect());
     }
-    given
-        .iter()
-        .map(|p| Source {
-            shown: p.display().to_string(),
-            path: if p.is_absolute() {
-                p.clone()
-            } else {
-                root.dir().join(p)
-            },
+    let app = match AppConfig::load(root, env) {
+        Ok(app) => app,
+        Err(AppConfigError::Parse { path, msg }) => {
+            return Err(Error::AppConfig {
+                path: shown_under(root, &path),
+                msg,
+            })
+        }
+        Err(AppConfigError::Read { path, source }) => return Err(Error::io("read", &path, source)),
+    };
+    let declared_in = app
+        .as_ref()
+        .and_then(|a| a.backup_sources.as_ref())
+        .map(|_| shown_under(root, &app_json_path(root, env)));
+    Ok(app
+        .unwrap_or_default()
+        .sources(root, env)
+        .into_iter()
+        .map(|d| Source {
+            shown: d.shown,
+            path: d.path,
+            declared_in: declared_in.clone(),
         })
-        .collect()
+        .collect())
+}
+
+/// A path under the root as the operator knows it (`config/prod/app.json`), else as is.
+fn shown_under(root: &Root, p: &Path) -> String {
+    shown(p.strip_prefix(root.dir()).unwrap_or(p))
 }
 
 /// Picks the stamp: now, unless the newest existing backup is not older (a clock set back),

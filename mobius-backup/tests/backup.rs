@@ -147,19 +147,36 @@ fn backs_up_an_awkward_tree_that_sha256sum_and_unzip_accept() {
         mobius_core::digest::sha256_file(&zip).unwrap().0
     );
 
-    // The sidecar is sha256sum's format naming `<dir>/<zip>`, and the real sha256sum -c accepts
-    // it both inside the backups directory (through its `<dir> -> .` link) and from above it.
-    let dir_name = dir.file_name().unwrap().to_str().unwrap().to_owned();
+    // The sidecar is sha256sum's format naming `backups/<zip>`: the real sha256sum -c accepts
+    // it from the root as the framework's emergency procedure runs it, and no `backups -> .`
+    // link is made for it.
     let side = fs::read_to_string(sidecar_path(&zip)).unwrap();
-    assert_eq!(side, format!("{}  {dir_name}/{name}\n", rec.sha256));
-    assert_eq!(fs::read_link(dir.join(&dir_name)).unwrap(), Path::new("."));
-    let check = sh(&dir, "sha256sum", &["-c", &format!("{name}.sha256")]);
-    assert!(check.status.success(), "{}", stderr(&check));
-    let above = dir.parent().unwrap();
+    assert_eq!(side, format!("{}  backups/{name}\n", rec.sha256));
+    assert!(
+        fs::symlink_metadata(dir.join("backups")).is_err(),
+        "no link"
+    );
     let check = sh(
-        above,
+        root,
         "sha256sum",
-        &["-c", &format!("{dir_name}/{name}.sha256")],
+        &["-c", &format!("backups/{name}.sha256")],
+    );
+    assert!(check.status.success(), "{}", stderr(&check));
+    // A moved copy is checked with the README's one-liner.
+    let moved = tempfile::tempdir().unwrap();
+    fs::copy(&zip, moved.path().join(&name)).unwrap();
+    fs::copy(
+        sidecar_path(&zip),
+        moved.path().join(format!("{name}.sha256")),
+    )
+    .unwrap();
+    let check = sh(
+        moved.path(),
+        "sh",
+        &[
+            "-c",
+            &format!("sed 's#  .*/#  #' {name}.sha256 | sha256sum -c"),
+        ],
     );
     assert!(check.status.success(), "{}", stderr(&check));
     let test = sh(&dir, "unzip", &["-t", &name]);
@@ -380,8 +397,8 @@ fn keep_sets_how_many_survive() {
     assert_eq!(rec.deleted.len(), 3);
     assert_eq!(
         files_in(&root.join("backups")).len(),
-        5,
-        "2 pairs and the backups -> . link left"
+        4,
+        "2 pairs left, and no backups -> . link"
     );
     let out = backup(root, &["--env", "prod", "--keep", "0"]);
     assert_eq!(out.status.code(), Some(2));
@@ -406,12 +423,15 @@ fn two_backups_in_one_second_get_distinct_names() {
     let mut sorted = names.clone();
     sorted.sort();
     assert_eq!(sorted, names, "names sort in creation order");
-    let dir = root.join("backups");
     for n in &names {
         let base = Path::new(n).file_name().unwrap().to_str().unwrap();
-        assert!(sh(&dir, "sha256sum", &["-c", &format!("{base}.sha256")])
-            .status
-            .success());
+        assert!(sh(
+            root,
+            "sha256sum",
+            &["-c", &format!("backups/{base}.sha256")]
+        )
+        .status
+        .success());
     }
 }
 
@@ -756,4 +776,220 @@ fn the_library_backs_up_under_the_callers_lock_and_prunes_on_request() {
     assert_eq!(gone, would);
     assert!(!Path::new(&first.path).exists() && !sidecar_path(Path::new(&first.path)).exists());
     assert!(Path::new(&second.path).exists());
+}
+
+#[test]
+fn the_old_backups_link_is_removed_by_the_next_backup() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    write(&root.join("config/prod/app.json"), b"{}\n");
+    fs::create_dir_all(root.join("backups")).unwrap();
+    std::os::unix::fs::symlink(".", root.join("backups/backups")).unwrap();
+    let out = backup(root, &["--env", "prod"]);
+    let rec = record(&out);
+    assert!(
+        fs::symlink_metadata(root.join("backups/backups")).is_err(),
+        "the link made by an earlier version is gone"
+    );
+    assert!(
+        stderr(&out).contains("removed the link"),
+        "{}",
+        stderr(&out)
+    );
+    let name = Path::new(&rec.path).file_name().unwrap().to_str().unwrap();
+    let side = fs::read_to_string(root.join(format!("backups/{name}.sha256"))).unwrap();
+    assert_eq!(side, format!("{}  backups/{name}\n", rec.sha256));
+    let check = sh(
+        root,
+        "sha256sum",
+        &["-c", &format!("backups/{name}.sha256")],
+    );
+    assert!(check.status.success(), "{}", stderr(&check));
+}
+
+#[test]
+fn anything_else_named_backups_in_backups_is_left_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    write(&root.join("config/prod/app.json"), b"{}\n");
+    fs::create_dir_all(root.join("backups")).unwrap();
+    std::os::unix::fs::symlink("/elsewhere", root.join("backups/backups")).unwrap();
+    record(&backup(root, &["--env", "prod"]));
+    assert_eq!(
+        fs::read_link(root.join("backups/backups")).unwrap(),
+        Path::new("/elsewhere")
+    );
+
+    fs::remove_file(root.join("backups/backups")).unwrap();
+    write(&root.join("backups/backups/keep.txt"), b"mine\n");
+    let rec = record(&backup(root, &["--env", "prod"]));
+    assert_eq!(
+        fs::read(root.join("backups/backups/keep.txt")).unwrap(),
+        b"mine\n"
+    );
+    let name = Path::new(&rec.path).file_name().unwrap().to_str().unwrap();
+    let check = sh(
+        root,
+        "sha256sum",
+        &["-c", &format!("backups/{name}.sha256")],
+    );
+    assert!(check.status.success(), "{}", stderr(&check));
+}
+
+/// `config/prod/app.json` declaring `backup_sources`.
+fn declare(root: &Path, sources: &[&str]) {
+    let app = serde_json::json!({"service": "web", "backup_sources": sources});
+    write(
+        &root.join("config/prod/app.json"),
+        serde_json::to_string_pretty(&app).unwrap().as_bytes(),
+    );
+}
+
+#[test]
+fn without_source_the_declared_backup_sources_are_archived() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let assets = elsewhere.path().join("assets");
+    write(&assets.join("logo.svg"), b"<svg/>\n");
+    write(&root.join("releases/current/bin/server.js"), b"listen()\n");
+    write(&root.join("releases/current/package.json"), b"{}\n");
+    declare(
+        root,
+        &["config/prod", "releases/current", assets.to_str().unwrap()],
+    );
+    let rec = record(&backup(root, &["--env", "prod"]));
+    let zip = PathBuf::from(&rec.path);
+    let test = sh(root, "unzip", &["-t", zip.to_str().unwrap()]);
+    assert!(
+        test.status.success(),
+        "{}",
+        String::from_utf8_lossy(&test.stdout)
+    );
+    let m = read_manifest(&zip);
+    assert_eq!(
+        m.sources,
+        ["config/prod", "releases/current", assets.to_str().unwrap()]
+    );
+    let paths: Vec<&str> = m.files.iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "assets/logo.svg",
+            "current/bin/server.js",
+            "current/package.json",
+            "prod/app.json",
+        ]
+    );
+    assert_eq!(rec.files, 4);
+    // The folder names are the ones rollback maps back to the live declaration.
+    for s in mobius_core::app_config::AppConfig::load(&Root::new(root), &"prod".parse().unwrap())
+        .unwrap()
+        .unwrap()
+        .sources(&Root::new(root), &"prod".parse().unwrap())
+    {
+        let folder = s.folder().unwrap();
+        assert!(
+            m.dirs.contains(&format!("{folder}/")),
+            "{folder} in {:?}",
+            m.dirs
+        );
+    }
+    // The real unzip restores each source under its folder.
+    let x = tempfile::tempdir().unwrap();
+    let un = sh(x.path(), "unzip", &["-q", zip.to_str().unwrap()]);
+    assert!(un.status.success(), "{}", stderr(&un));
+    assert_eq!(
+        fs::read(x.path().join("current/bin/server.js")).unwrap(),
+        b"listen()\n"
+    );
+    let check = sh(
+        root,
+        "sha256sum",
+        &[
+            "-c",
+            &format!(
+                "backups/{}.sha256",
+                zip.file_name().unwrap().to_str().unwrap()
+            ),
+        ],
+    );
+    assert!(check.status.success(), "{}", stderr(&check));
+
+    // --source still wins over the declaration.
+    write(&root.join("other/x.txt"), b"x\n");
+    let rec = record(&backup(root, &["--env", "prod", "--source", "other"]));
+    assert_eq!(read_manifest(Path::new(&rec.path)).sources, ["other"]);
+}
+
+#[test]
+fn without_app_json_or_the_key_the_config_dir_alone_is_archived() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    write(&root.join("config/prod/database.json"), b"{}\n");
+    let m = read_manifest(Path::new(&record(&backup(root, &["--env", "prod"])).path));
+    assert_eq!(m.sources, ["config/prod"]);
+    assert_eq!(m.files[0].path, "database.json");
+    write(
+        &root.join("config/prod/app.json"),
+        b"{\"health_url\": \"http://x\"}\n",
+    );
+    let m = read_manifest(Path::new(&record(&backup(root, &["--env", "prod"])).path));
+    assert_eq!(m.sources, ["config/prod"]);
+    assert_eq!(m.files.len(), 2);
+}
+
+#[test]
+fn bad_declarations_are_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    write(&root.join("releases/current/a.js"), b"a\n");
+    write(&root.join("staging/current/b.js"), b"b\n");
+
+    // Two declared paths ending in the same folder: exit 3, naming app.json and the folder.
+    declare(
+        root,
+        &["config/prod", "releases/current", "staging/current"],
+    );
+    let out = backup(root, &["--env", "prod"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("config/prod/app.json") && err.contains("\"current\""),
+        "{err}"
+    );
+
+    // A declared source that is not there: exit 4, naming it and where it is declared.
+    declare(root, &["config/prod", "releases/gone"]);
+    let out = backup(root, &["--env", "prod"]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("releases/gone") && err.contains("config/prod/app.json"),
+        "{err}"
+    );
+
+    // An app.json that does not parse: one line, exit 3, naming the file and the problem.
+    write(
+        &root.join("config/prod/app.json"),
+        b"{\"backup_sources\": [\"config/prod\",}\n",
+    );
+    let out = backup(root, &["--env", "prod"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("config/prod/app.json does not parse") && err.contains("line 1"),
+        "{err}"
+    );
+    // ... but with --source the file is not needed.
+    record(&backup(
+        root,
+        &["--env", "prod", "--source", "releases/current"],
+    ));
+    assert_eq!(
+        files_in(&root.join("backups")).len(),
+        2,
+        "only the --source backup was written"
+    );
 }

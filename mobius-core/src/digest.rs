@@ -1,19 +1,24 @@
 //! SHA-256 helpers and the `sha256sum`-compatible sidecar format.
 //!
 //! A sidecar is one line in GNU `sha256sum` format: 64 lowercase hex digits, two spaces, a name,
-//! a newline. The name is `<dir>/<file>`, `<dir>` being the name of the directory holding both,
-//! and that directory holds a link `<dir> -> .` (as Debian's `/usr/bin/X11 -> .` did). So plain
-//! `sha256sum -c` passes both from the directory above, the way the framework's emergency
-//! procedure runs it (`sha256sum -c backups/X.zip.sha256` from the root), and from inside
-//! (`cd backups && sha256sum -c X.zip.sha256`). A sidecar naming the bare file (older ones, or
-//! one written where no link can be made) is equally valid.
+//! a newline. The name is `<dir>/<file>`, `<dir>` being the name of the directory holding both
+//! (`backups/X.zip`), because the framework's emergency procedure checks it from the MOBIUS root
+//! as written: `sha256sum -c backups/X.zip.sha256`. A copy moved elsewhere is checked by
+//! dropping the directory part: `sed 's#  .*/#  #' X.zip.sha256 | sha256sum -c` inside its
+//! directory; the MOBIUS tools accept any name ending in the file's own name.
+//!
+//! Earlier versions also made a link `<dir>/<dir> -> .` so that `sha256sum -c` passed from
+//! inside the directory too. That link makes `zip -r`, `tar -ch`, `cp -rL` and `rsync -L` of
+//! the directory recurse, so it is no longer made, and [`write_sidecar`] removes one it finds
+//! (only a symlink of exactly that name pointing to `.`; anything else is left alone).
 
 use crate::atomic::{parent_dir, write_atomic};
 use crate::backups::sidecar_path;
+use crate::cli::Reporter;
 use sha2::{Digest, Sha256};
 use std::fs::File;
 use std::io::{self, Read};
-use std::path::Path;
+use std::path::{Component, Path, PathBuf};
 
 pub const ZERO_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -100,49 +105,102 @@ pub fn sidecar_line(hex_digest: &str, base_name: &str) -> String {
     format!("{hex_digest}  {base_name}\n")
 }
 
-/// The name of `dir` itself when `dir/<name>` is (or now becomes) a link to `.`; `None` when
-/// that cannot be (another file has the name, a name `sha256sum` would escape, no symlinks).
-#[cfg(unix)]
-fn self_link(dir: &Path) -> Option<String> {
-    let canon = dir.canonicalize().ok()?;
-    let name = canon.file_name()?.to_str()?.to_owned();
-    if name.contains(['\\', '\n']) {
-        return None;
-    }
-    let link = canon.join(&name);
-    match std::os::unix::fs::symlink(".", &link) {
-        Ok(()) => {}
-        // Another backup made it first, or an operator's file is in the way: read_link tells.
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-        Err(_) => return None,
-    }
-    (std::fs::read_link(&link).ok()? == Path::new(".")).then_some(name)
+/// What [`write_sidecar`] did besides writing the sidecar, for the caller to report.
+#[derive(Debug, Default)]
+pub struct SidecarWritten {
+    /// The name written into the sidecar (`backups/X.zip`, or `X.zip` when the directory has
+    /// no name a sidecar can hold).
+    pub named: String,
+    /// An old `<dir>/<dir> -> .` link was removed.
+    pub removed_old_link: Option<PathBuf>,
+    /// Something has the old link's name but is not that link: left alone, worth a warning.
+    pub kept: Option<PathBuf>,
+    /// The old link could not be removed (the sidecar was still written).
+    pub link_error: Option<(PathBuf, io::Error)>,
 }
 
-#[cfg(not(unix))]
-fn self_link(_dir: &Path) -> Option<String> {
-    None
+impl SidecarWritten {
+    /// Tells the operator what became of an old `-> .` link: removed (one line), something
+    /// else of that name left alone (detail), or a removal that failed (a warning: copies of
+    /// the directory still recurse through it).
+    pub fn report(&self, reporter: &Reporter) {
+        if let Some(link) = &self.removed_old_link {
+            reporter.info(format!(
+                "removed the link {} -> . made by an earlier version (copies of the directory recursed through it)",
+                link.display()
+            ));
+        }
+        if let Some(p) = &self.kept {
+            reporter.detail(format!(
+                "left {} alone: it is not the old `-> .` link",
+                p.display()
+            ));
+        }
+        if let Some((link, e)) = &self.link_error {
+            reporter.warn(format!(
+                "cannot remove the old link {} -> . ({e}); remove it by hand, or zip -r and cp -rL of the directory recurse through it",
+                link.display()
+            ));
+        }
+    }
 }
 
-/// Writes `<file>.sha256` atomically (mode 0600), naming the file `<dir>/<file>` when the
-/// directory's self-link exists or can be made (see the module header), else by its bare name.
-/// Returns whether the `<dir>/` form was used, so a caller can warn when it was not.
-pub fn write_sidecar(file: &Path, hex_digest: &str) -> io::Result<bool> {
+/// The name of the directory holding `file` as the caller named it (`backups` for
+/// `root/backups/X.zip`, even when `backups` is itself a symlink elsewhere), so the sidecar
+/// matches the path an operator types from the root. `.` or `..` fall back to the real name.
+/// `None` for a name `sha256sum` would escape or misread (backslash, newline).
+fn dir_name(dir: &Path) -> Option<String> {
+    let name = match dir.components().next_back() {
+        Some(Component::Normal(n)) => n.to_str()?.to_owned(),
+        _ => dir.canonicalize().ok()?.file_name()?.to_str()?.to_owned(),
+    };
+    (!name.contains(['\\', '\n'])).then_some(name)
+}
+
+/// Removes `dir/<name>` when it is exactly the `-> .` link earlier versions made; reports
+/// anything else of that name without touching it.
+fn remove_old_self_link(dir: &Path, name: &str, out: &mut SidecarWritten) {
+    let link = dir.join(name);
+    let Ok(meta) = std::fs::symlink_metadata(&link) else {
+        return;
+    };
+    let is_self_link = meta.file_type().is_symlink()
+        && std::fs::read_link(&link).is_ok_and(|t| t == Path::new("."));
+    if !is_self_link {
+        out.kept = Some(link);
+        return;
+    }
+    match std::fs::remove_file(&link) {
+        Ok(()) => out.removed_old_link = Some(link),
+        // Another run removed it first: the goal is reached.
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => out.link_error = Some((link, e)),
+    }
+}
+
+/// Writes `<file>.sha256` atomically (mode 0600), naming the file `<dir>/<file>` (see the
+/// module header), and removes the `<dir>/<dir> -> .` link an earlier version made.
+pub fn write_sidecar(file: &Path, hex_digest: &str) -> io::Result<SidecarWritten> {
     let base = file
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .ok_or_else(|| io::Error::other(format!("{} has no file name", file.display())))?;
-    let dir_name = self_link(parent_dir(file));
-    let named = match &dir_name {
+    let dir = parent_dir(file);
+    let mut out = SidecarWritten::default();
+    let dir_name = dir_name(dir);
+    out.named = match &dir_name {
         Some(d) => format!("{d}/{base}"),
         None => base,
     };
     write_atomic(
         &sidecar_path(file),
-        sidecar_line(hex_digest, &named).as_bytes(),
+        sidecar_line(hex_digest, &out.named).as_bytes(),
         0o600,
     )?;
-    Ok(dir_name.is_some())
+    if let Some(d) = &dir_name {
+        remove_old_self_link(dir, d, &mut out);
+    }
+    Ok(out)
 }
 
 /// Whether a sidecar's `name` designates `file`: its bare name, or any path ending in
@@ -217,21 +275,17 @@ mod tests {
 
     #[cfg(unix)]
     #[test]
-    fn sidecar_names_the_file_through_its_directory_link() {
-        let tmp = std::env::temp_dir().join(format!("mobius-sidecar-{}", std::process::id()));
-        let dir = tmp.join("backups");
+    fn sidecar_names_dir_and_file_and_no_link_is_made() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("backups");
         std::fs::create_dir_all(&dir).unwrap();
         let zip = dir.join("a.zip");
         std::fs::write(&zip, b"x").unwrap();
-        assert!(write_sidecar(&zip, &sha256_hex(b"x")).unwrap());
+        let w = write_sidecar(&zip, &sha256_hex(b"x")).unwrap();
+        assert_eq!(w.named, "backups/a.zip");
         let text = std::fs::read_to_string(dir.join("a.zip.sha256")).unwrap();
         assert_eq!(text, format!("{}  backups/a.zip\n", sha256_hex(b"x")));
-        assert_eq!(
-            std::fs::read_link(dir.join("backups")).unwrap(),
-            Path::new(".")
-        );
-        // A second write finds the link in place.
-        assert!(write_sidecar(&zip, &sha256_hex(b"x")).unwrap());
+        assert!(std::fs::symlink_metadata(dir.join("backups")).is_err());
         assert!(sidecar_names("backups/a.zip", &zip));
         assert!(sidecar_names("a.zip", &zip));
         assert!(sidecar_names("other/a.zip", &zip));
@@ -239,15 +293,64 @@ mod tests {
         assert!(!sidecar_names("other/xa.zip", &zip));
         assert!(!sidecar_names("backups/b.zip", &zip));
         assert!(!sidecar_names("b.zip", &zip));
-        // Something else in the link's place: the bare name, never a wrong path.
-        let other = tmp.join("exports");
-        std::fs::create_dir_all(other.join("exports")).unwrap();
-        let z2 = other.join("e.zip");
-        std::fs::write(&z2, b"y").unwrap();
-        assert!(!write_sidecar(&z2, &sha256_hex(b"y")).unwrap());
-        let text = std::fs::read_to_string(other.join("e.zip.sha256")).unwrap();
-        assert_eq!(text, format!("{}  e.zip\n", sha256_hex(b"y")));
-        std::fs::remove_dir_all(&tmp).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn only_the_old_self_link_is_removed() {
+        use std::os::unix::fs::symlink;
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("backups");
+        std::fs::create_dir_all(&dir).unwrap();
+        let zip = dir.join("a.zip");
+        std::fs::write(&zip, b"x").unwrap();
+        symlink(".", dir.join("backups")).unwrap();
+        let w = write_sidecar(&zip, &sha256_hex(b"x")).unwrap();
+        assert_eq!(w.removed_old_link, Some(dir.join("backups")));
+        assert!(std::fs::symlink_metadata(dir.join("backups")).is_err());
+
+        // A link elsewhere, a directory, a file: kept, and reported.
+        symlink("/elsewhere", dir.join("backups")).unwrap();
+        let w = write_sidecar(&zip, &sha256_hex(b"x")).unwrap();
+        assert_eq!(w.kept, Some(dir.join("backups")));
+        assert_eq!(
+            std::fs::read_link(dir.join("backups")).unwrap(),
+            Path::new("/elsewhere")
+        );
+        std::fs::remove_file(dir.join("backups")).unwrap();
+        std::fs::create_dir(dir.join("backups")).unwrap();
+        assert!(write_sidecar(&zip, &sha256_hex(b"x"))
+            .unwrap()
+            .kept
+            .is_some());
+        assert!(dir.join("backups").is_dir());
+        std::fs::remove_dir(dir.join("backups")).unwrap();
+        std::fs::write(dir.join("backups"), b"mine").unwrap();
+        assert!(write_sidecar(&zip, &sha256_hex(b"x"))
+            .unwrap()
+            .kept
+            .is_some());
+        assert_eq!(std::fs::read(dir.join("backups")).unwrap(), b"mine");
+        // A link to `./` or `..` is not exactly `.`: kept too.
+        std::fs::remove_file(dir.join("backups")).unwrap();
+        symlink("..", dir.join("backups")).unwrap();
+        assert!(write_sidecar(&zip, &sha256_hex(b"x"))
+            .unwrap()
+            .kept
+            .is_some());
+    }
+
+    #[test]
+    fn a_directory_named_through_dot_uses_its_real_name() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("exports");
+        std::fs::create_dir_all(&dir).unwrap();
+        let zip = dir.join(".").join("e.zip");
+        std::fs::write(&zip, b"y").unwrap();
+        assert_eq!(
+            write_sidecar(&zip, &sha256_hex(b"y")).unwrap().named,
+            "exports/e.zip"
+        );
     }
 
     #[test]

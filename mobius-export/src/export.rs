@@ -879,7 +879,9 @@ fn write_bundle(
     let sha256 = match format {
         Format::Zip => {
             let (digest, _) = sha256_file(dest).map_err(|e| Error::io("read", dest, e))?;
-            write_sidecar(dest, &digest).map_err(|e| Error::io("write", &sidecar_path(dest), e))?;
+            write_sidecar(dest, &digest)
+                .map_err(|e| Error::io("write", &sidecar_path(dest), e))?
+                .report(reporter);
             digest
         }
         Format::Dir => m.sha256,

@@ -485,13 +485,15 @@ fn full_export_tells_the_rollback_story_without_secrets() {
         0o600
     );
     assert_eq!(sha256_file(&zip).unwrap().0, rec.sha256);
+    // The sidecar names exports/<zip>: checked from the root, and no exports -> . link.
+    assert!(fs::symlink_metadata(root.join("exports/exports")).is_err());
     let check = std::process::Command::new("sha256sum")
         .arg("-c")
         .arg(format!(
-            "{}.sha256",
+            "exports/{}.sha256",
             zip.file_name().unwrap().to_string_lossy()
         ))
-        .current_dir(zip.parent().unwrap())
+        .current_dir(root)
         .output()
         .unwrap();
     assert!(check.status.success(), "sha256sum -c: {check:?}");
@@ -933,4 +935,34 @@ fn bad_env_is_a_usage_error() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(fs::read_dir(dir.path()).unwrap().next().is_none());
+}
+
+#[test]
+fn the_old_exports_link_is_removed_and_nothing_else_is() {
+    let fx = fixture();
+    let root = fx.root();
+    fs::create_dir_all(root.join("exports")).unwrap();
+    std::os::unix::fs::symlink(".", root.join("exports/exports")).unwrap();
+    let out = export(root, &["--days", "30"]);
+    assert!(out.status.success(), "{out:?}");
+    let rec = export_record(&out);
+    assert!(fs::symlink_metadata(root.join("exports/exports")).is_err());
+    let name = Path::new(&rec.path)
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    assert_eq!(
+        fs::read_to_string(root.join(format!("exports/{name}.sha256"))).unwrap(),
+        format!("{}  exports/{name}\n", rec.sha256)
+    );
+
+    // A link elsewhere with that name stays.
+    std::os::unix::fs::symlink("/elsewhere", root.join("exports/exports")).unwrap();
+    let out = export(root, &["--days", "30"]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        fs::read_link(root.join("exports/exports")).unwrap(),
+        Path::new("/elsewhere")
+    );
 }

@@ -605,7 +605,7 @@ fn safety_backup(ctx: &Ctx<'_>, ready: &Ready) -> Result<Option<String>, Error> 
     let quiet = Reporter::new(TOOL, mobius_core::cli::Verbosity::Quiet);
     let rec = match mobius_backup::create_backup(&ctx.root, ctx.env, &opts, &quiet) {
         Ok(r) => r,
-        Err(mobius_backup::Error::EmptySource { path }) => {
+        Err(mobius_backup::Error::EmptySource { path, .. }) => {
             ctx.reporter.warn(format!(
                 "no safety backup: {} holds no files",
                 path.display()
