@@ -55,7 +55,9 @@ path="$(sed -n 's/.*"path":"\([^"\\]*\)".*/\1/p' <<<"$record")"
   die 4 "cannot find the new backup from mobius-backup's record: $record"
 dir="$(dirname "$path")"
 file="$(basename "$path")"
-if ! (cd "$dir" && mobius_sha256sum --check --quiet -- "$file.sha256" >&2); then
+# The sidecar names backups/<zip> (for the check from the root); as rollback_dhash.sh does,
+# check it from the backup's own directory with the directory part of the name dropped.
+if ! sed 's#  .*/#  #' "$path.sha256" | (cd "$dir" && mobius_sha256sum --check --quiet >&2); then
   die 1 "the new backup $path does not match its sidecar $file.sha256"
 fi
 vlog "sha256sum -c passed for $path"
