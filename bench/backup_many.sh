@@ -4,8 +4,8 @@
 # A and B alternating (so both see the same machine state), medians of wall time and peak
 # RSS, and the bytes of peak RSS per file beyond what a one-file backup takes.
 set -euo pipefail
-# shellcheck source=../scripts/deploy/lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/../scripts/deploy/lib.sh"
+# shellcheck source=../scripts/lib/mobius.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib/mobius.sh"
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -83,6 +83,7 @@ run_mobius() {
   measure "$out_m" "$bin" --env "$env" --root "$work" --source "$tree_name" --out "$out_m" --quiet
 }
 run_peer() {
+  # shellcheck disable=SC2016 # the inner sh expands $1..$3, the positional arguments after it
   measure "$out_p" sh -c 'cd "$1" && zip -r -q "$2/peer.zip" "$3" && cd "$2" && sha256sum peer.zip > peer.zip.sha256' \
     sh "$work" "$out_p" "$tree_name"
 }

@@ -602,7 +602,7 @@ pub(crate) fn dos_time(t: Option<SystemTime>) -> (u16, u16) {
     let rem = secs % 86_400;
     // Each part is in range by construction (year checked above, h < 24, m < 60, s < 60).
     let date = ((y - 1980) << 9) as u16 | (u16::from(m) << 5) | u16::from(d);
-    let time = ((rem / 3600) << 11 | (rem % 3600 / 60) << 5 | (rem % 60) / 2) as u16;
+    let time = (((rem / 3600) << 11) | ((rem % 3600 / 60) << 5) | ((rem % 60) / 2)) as u16;
     (date, time)
 }
 
@@ -742,7 +742,7 @@ mod tests {
         };
         let items = crate::walk::collect(&[src], None).unwrap();
         let items = items.all();
-        let jobs = plan(&items);
+        let jobs = plan(items);
         let shape: Vec<String> = jobs
             .iter()
             .map(|j| match j {

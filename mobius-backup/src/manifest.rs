@@ -148,8 +148,7 @@ mod tests {
         let mut files = Vec::new();
         for item in items.all().iter().filter(|i| !i.is_dir()) {
             let bytes = std::fs::read(items.path(item)).unwrap();
-            let sha: [u8; 32] =
-                sha2::Digest::finalize(sha2::Sha256::new_with_prefix(&bytes)).into();
+            let sha: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(&bytes).into();
             rows.extend_from_slice(&sha);
             rows.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
             files.push(ManifestFile {

@@ -255,7 +255,7 @@ impl<W: Write + Seek> ZipOut<W> {
         put32(&mut b, SIG_EOCD);
         put16(&mut b, 0);
         put16(&mut b, 0);
-        let n16 = u16::try_from(self.entries).unwrap_or(0xFFFF).min(0xFFFF);
+        let n16 = u16::try_from(self.entries).unwrap_or(0xFFFF);
         put16(&mut b, n16);
         put16(&mut b, n16);
         put32(&mut b, clamp32(cd_len));
@@ -372,7 +372,7 @@ mod tests {
     use super::*;
     use std::io::Cursor;
 
-    fn head(name: &str, data: &[u8]) -> Head<'_> {
+    fn head<'a>(name: &'a str, data: &[u8]) -> Head<'a> {
         Head {
             name,
             dir: false,
@@ -399,10 +399,10 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let mut z = ZipOut::new(Cursor::new(Vec::new()), spill(&d));
         z.add(&head("a.txt", b"hello"), b"hello").unwrap();
-        let mut d = head("dir/", b"");
-        d.dir = true;
-        d.mode = 0o755;
-        z.add(&d, b"").unwrap();
+        let mut dir_head = head("dir/", b"");
+        dir_head.dir = true;
+        dir_head.mode = 0o755;
+        z.add(&dir_head, b"").unwrap();
         let h = head("dir/ü.bin", b"streamed bytes");
         let p = z.start_streamed(&head("dir/ü.bin", b""), true).unwrap();
         z.write_data(b"streamed ").unwrap();
