@@ -152,6 +152,19 @@ fn monitor_rolls_back_release_and_config_and_restarts_the_service() {
     let (dir, svc) = started(true);
     let root = dir.path();
     let backup = backup(root);
+    // backup.sh with no --source backs up what app.json declares, each under its last name.
+    let listing = std::process::Command::new("unzip")
+        .arg("-Z1")
+        .arg(&backup)
+        .output()
+        .expect("unzip (a test dependency) lists the backup");
+    let names = String::from_utf8_lossy(&listing.stdout);
+    for want in ["production/app.json", "current/VERSION", "current/app.py"] {
+        assert!(
+            names.lines().any(|n| n == want),
+            "backup.sh --env production did not back up {want} (backup_sources): {names}"
+        );
+    }
     let before = snapshot(root);
 
     // The bad deploy: a new release and a bad config written in place, then the restart a
