@@ -80,6 +80,20 @@ pub fn parse_line(text: &[u8], number: u64, terminated: bool) -> Result<Parsed<'
         match serde_json::from_slice::<TypeOnly<'_>>(text) {
             Ok(t) => match t.kind.as_deref() {
                 Some("sample") => {}
+                Some(k) if near_sample(k) => {
+                    return Err(invalid(
+                        number,
+                        format!(
+                            "\"type\" is {:?}, not \"sample\": a near miss is malformed, never another record type",
+                            excerpt(k)
+                        ),
+                    ))
+                }
+                // Other record types are passed over, but only lines that are text: a judge
+                // that skipped what it could not read would pass on input it never saw.
+                Some(_) if std::str::from_utf8(text).is_err() => {
+                    return Err(JsonlError::NotUtf8 { line: number })
+                }
                 Some(_) => return Ok(Parsed::Other),
                 None => return Err(invalid(
                     number,
@@ -103,6 +117,20 @@ pub fn parse_line(text: &[u8], number: u64, terminated: bool) -> Result<Parsed<'
         serde_json::from_str(utf8).map_err(|e| diagnose(text, number, terminated, &e))?;
     check.ts_ms = validate(&check).map_err(|msg| invalid(number, msg))?;
     Ok(Parsed::Sample(check))
+}
+
+/// `Sample`, ` sample`, `SAMPLE\n`: meant as a sample, but not one.
+fn near_sample(kind: &str) -> bool {
+    kind.trim().eq_ignore_ascii_case("sample")
+}
+
+/// A short, escaped excerpt of bad input for a message.
+fn excerpt(s: &str) -> String {
+    let mut out: String = s.chars().take(40).collect();
+    if out.len() < s.len() {
+        out.push('…');
+    }
+    out
 }
 
 fn invalid(line: u64, msg: String) -> JsonlError {
@@ -509,6 +537,29 @@ mod tests {
         assert_eq!(c.ts_ms, 1_795_694_400_123);
         assert_eq!((c.ok, c.status, c.latency_ms), (true, Some(200), Some(3.5)));
         assert_eq!((c.error_rate, c.p95_ms), (Some(0.01), Some(12.5)));
+    }
+
+    #[test]
+    fn near_misses_of_sample_and_lines_that_are_not_text_are_malformed() {
+        for line in [
+            r#"{"type":"Sample","seq":1}"#,
+            r#"{"type":" sample","seq":1}"#,
+            r#"{"type":"SAMPLE\n","seq":1}"#,
+            r#"{"seq":1,"type":"sample "}"#,
+        ] {
+            match parse_line(line.as_bytes(), 4, true) {
+                Err(JsonlError::Invalid { line: 4, msg }) => {
+                    assert!(msg.contains("near miss"), "{line}: {msg}")
+                }
+                other => panic!("{line}: {other:?}"),
+            }
+        }
+        let mut bad = br#"{"type":"verdict","reason":""#.to_vec();
+        bad.extend_from_slice(b"\xff\xfe\"}");
+        assert!(matches!(
+            parse_line(&bad, 9, true),
+            Err(JsonlError::NotUtf8 { line: 9 })
+        ));
     }
 
     #[test]

@@ -109,6 +109,14 @@ fn malformed_lines_exit_3_naming_the_line() {
             "line 3: sample has no `target`",
         ),
         (sample(2, A, true)[..40].to_owned(), "line 3: truncated"),
+        (
+            sample(2, A, true).replace("\"type\":\"sample\"", "\"type\":\"Sample\""),
+            "line 3: \"type\" is \"Sample\", not \"sample\"",
+        ),
+        (
+            sample(2, A, true).replace("\"type\":\"sample\"", "\"type\":\"sample \""),
+            "line 3: \"type\" is \"sample \", not \"sample\"",
+        ),
     ];
     for (bad, want) in cases {
         // A truncated line is the last one, cut short without its newline.
