@@ -151,12 +151,6 @@ pub struct Target {
     pub metrics_url: Option<String>,
 }
 
-#[derive(Debug, serde::Deserialize)]
-struct AppUrls {
-    health_url: Option<String>,
-    metrics_url: Option<String>,
-}
-
 fn check_url(url: &str) -> Result<(), String> {
     let uri: ureq::http::Uri = url
         .parse()
@@ -181,7 +175,7 @@ pub fn targets(args: &Args) -> Result<Vec<Target>, Error> {
             .env
             .as_ref()
             .ok_or_else(|| Error::Usage("give --url URL or --env ENV".into()))?;
-        let path = args.common.root().config_dir(env).join("app.json");
+        let path = mobius_core::app_config::app_json_path(&args.common.root(), env);
         let bytes = std::fs::read(&path).map_err(|source| Error::ConfigRead {
             path: path.clone(),
             source,
@@ -190,7 +184,7 @@ pub fn targets(args: &Args) -> Result<Vec<Target>, Error> {
             path: path.clone(),
             msg,
         };
-        let app: AppUrls = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
+        let app = mobius_core::app_config::AppConfig::parse(&bytes).map_err(bad)?;
         let health = app
             .health_url
             .ok_or_else(|| bad("no health_url: add it, or pass --url".into()))?;

@@ -223,7 +223,7 @@ fn parse_assignments(flag: &str, items: &[String]) -> Result<Vec<(String, String
 
 /// The origin (`scheme://host:port`) of health_url in config/<env>/app.json.
 fn app_origin(root: &mobius_core::Root, env: &EnvName) -> Result<Option<String>, Error> {
-    let path = root.config_dir(env).join("app.json");
+    let path = mobius_core::app_config::app_json_path(root, env);
     let bytes = match std::fs::read(&path) {
         Ok(b) => b,
         Err(_) => return Ok(None),
@@ -232,8 +232,8 @@ fn app_origin(root: &mobius_core::Root, env: &EnvName) -> Result<Option<String>,
         path: path.clone(),
         msg,
     };
-    let v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
-    let Some(health) = v.get("health_url").and_then(|h| h.as_str()) else {
+    let app = mobius_core::app_config::AppConfig::parse(&bytes).map_err(bad)?;
+    let Some(health) = app.health_url.as_deref() else {
         return Ok(None);
     };
     let uri: ureq::http::Uri = health
