@@ -26,18 +26,12 @@ USAGE
 }
 
 env="bench" runs=3 files=300000 build=1
-while (($#)); do
-  case "$1" in
-    --env) env="${2:?--env needs a name}"; shift 2 ;;
-    --runs) runs="${2:?--runs needs a number}"; shift 2 ;;
-    --files) files="${2:?--files needs a number}"; shift 2 ;;
-    --no-build) build=0; shift ;;
-    --dry-run) MOBIUS_DRY_RUN=1; shift ;;
-    --verbose) MOBIUS_VERBOSE=1; shift ;;
-    -h | --help) usage; exit 0 ;;
-    *) die 2 "unknown option '$1' (see --help)" ;;
-  esac
-done
+no_build=0
+mobius_flag --runs number runs
+mobius_flag --files number files
+mobius_flag --no-build switch no_build
+mobius_parse "$@"
+if ((no_build)); then build=0; fi
 check_env "$env"
 bench_positive "$runs" "$files"
 

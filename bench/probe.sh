@@ -24,18 +24,12 @@ USAGE
 }
 
 env="bench" count=1000 slow_count=30 build=1
-while (($#)); do
-  case "$1" in
-    --env) env="${2:-}"; shift 2 ;;
-    --count) count="${2:?--count needs a number}"; shift 2 ;;
-    --slow-count) slow_count="${2:?--slow-count needs a number}"; shift 2 ;;
-    --no-build) build=0; shift ;;
-    --dry-run) MOBIUS_DRY_RUN=1; shift ;;
-    --verbose) MOBIUS_VERBOSE=1; shift ;;
-    -h | --help) usage; exit 0 ;;
-    *) die 2 "unknown option '$1' (see --help)" ;;
-  esac
-done
+no_build=0
+mobius_flag --count number count
+mobius_flag --slow-count number slow_count
+mobius_flag --no-build switch no_build
+mobius_parse "$@"
+if ((no_build)); then build=0; fi
 check_env "$env"
 [[ "$count" =~ ^[1-9][0-9]*$ ]] || die 2 "--count must be a positive number"
 [[ "$slow_count" =~ ^[1-9][0-9]*$ ]] || die 2 "--slow-count must be a positive number"

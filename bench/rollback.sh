@@ -29,20 +29,14 @@ USAGE
 }
 
 env="bench" runs=5 size=200 files=20000 build=1 threads=2
-while (($#)); do
-  case "$1" in
-    --env) env="${2:-}"; shift 2 ;;
-    --runs) runs="${2:?--runs needs a number}"; shift 2 ;;
-    --size) size="${2:?--size needs a number of MB}"; shift 2 ;;
-    --files) files="${2:?--files needs a number}"; shift 2 ;;
-    --threads) threads="${2:?--threads needs a number}"; shift 2 ;;
-    --no-build) build=0; shift ;;
-    --dry-run) MOBIUS_DRY_RUN=1; shift ;;
-    --verbose) MOBIUS_VERBOSE=1; shift ;;
-    -h | --help) usage; exit 0 ;;
-    *) die 2 "unknown option '$1' (see --help)" ;;
-  esac
-done
+no_build=0
+mobius_flag --runs number runs
+mobius_flag --size number size
+mobius_flag --files number files
+mobius_flag --threads number threads
+mobius_flag --no-build switch no_build
+mobius_parse "$@"
+if ((no_build)); then build=0; fi
 check_env "$env"
 bench_positive "$runs" "$size" "$files" "$threads"
 bench_require hyperfine unzip python3 diff

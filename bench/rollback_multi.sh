@@ -43,24 +43,18 @@ USAGE
 
 env="bench" runs=5 size=200 files=20000 small_size=150 small_files=300000 small_runs=3
 threads=2 build=1 single=0
-while (($#)); do
-  case "$1" in
-    --env) env="${2:-}"; shift 2 ;;
-    --runs) runs="${2:?--runs needs a number}"; shift 2 ;;
-    --size) size="${2:?--size needs a number of MB}"; shift 2 ;;
-    --files) files="${2:?--files needs a number}"; shift 2 ;;
-    --small-size) small_size="${2:?--small-size needs a number of MB}"; shift 2 ;;
-    --small-files) small_files="${2:?--small-files needs a number (0: skip)}"; shift 2 ;;
-    --small-runs) small_runs="${2:?--small-runs needs a number}"; shift 2 ;;
-    --threads) threads="${2:?--threads needs a number}"; shift 2 ;;
-    --single) single=1; shift ;;
-    --no-build) build=0; shift ;;
-    --dry-run) MOBIUS_DRY_RUN=1; shift ;;
-    --verbose) MOBIUS_VERBOSE=1; shift ;;
-    -h | --help) usage; exit 0 ;;
-    *) die 2 "unknown option '$1' (see --help)" ;;
-  esac
-done
+no_build=0
+mobius_flag --runs number runs
+mobius_flag --size number size
+mobius_flag --files number files
+mobius_flag --small-size number small_size
+mobius_flag --small-files number small_files
+mobius_flag --small-runs number small_runs
+mobius_flag --threads number threads
+mobius_flag --single switch single
+mobius_flag --no-build switch no_build
+mobius_parse "$@"
+if ((no_build)); then build=0; fi
 check_env "$env"
 bench_positive "$runs" "$size" "$files" "$small_size" "$small_runs" "$threads"
 [[ "$small_files" == 0 ]] || bench_positive "$small_files"

@@ -24,19 +24,13 @@ USAGE
 }
 
 env="bench" checks=100 runs=5 jobs=4 build=1
-while (($#)); do
-  case "$1" in
-    --env) env="${2:-}"; shift 2 ;;
-    --checks) checks="${2:?--checks needs a number}"; shift 2 ;;
-    --runs) runs="${2:?--runs needs a number}"; shift 2 ;;
-    --jobs) jobs="${2:?--jobs needs a number}"; shift 2 ;;
-    --no-build) build=0; shift ;;
-    --dry-run) MOBIUS_DRY_RUN=1; shift ;;
-    --verbose) MOBIUS_VERBOSE=1; shift ;;
-    -h | --help) usage; exit 0 ;;
-    *) die 2 "unknown option '$1' (see --help)" ;;
-  esac
-done
+no_build=0
+mobius_flag --checks number checks
+mobius_flag --runs number runs
+mobius_flag --jobs number jobs
+mobius_flag --no-build switch no_build
+mobius_parse "$@"
+if ((no_build)); then build=0; fi
 check_env "$env"
 for n in "$checks" "$runs" "$jobs"; do
   [[ "$n" =~ ^[1-9][0-9]*$ ]] || die 2 "--checks, --runs and --jobs take positive numbers"

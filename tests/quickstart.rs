@@ -5,7 +5,7 @@
 // The scripts are bash: Unix tools.
 #![cfg(unix)]
 
-use mobius_tests::{bin, bin_dir, copy_tree, http_status, repo_dir, stderr_of};
+use mobius_tests::{bin_dir, copy_tree, ensure_bins, http_status, repo_dir, stderr_of};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -70,20 +70,7 @@ fn checkout() -> tempfile::TempDir {
             }
         }
     }
-    for b in [
-        "mobius-backup",
-        "mobius-verify",
-        "mobius-probe",
-        "mobius-judge",
-        "mobius-demo",
-        "mobius-smoke",
-        "mobius-rollback",
-        "mobius-export",
-        "mobius-history",
-        "mobius-notify",
-    ] {
-        bin(b);
-    }
+    ensure_bins();
     dir
 }
 

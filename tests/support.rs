@@ -50,9 +50,8 @@ pub fn script(name: &str) -> PathBuf {
     repo_dir().join("scripts").join("deploy").join(name)
 }
 
-/// A command for a deploy script, with MOBIUS_BIN_DIR pointing at this build's binaries.
-pub fn script_cmd(name: &str, root: &Path) -> Command {
-    // Make sure the binaries the scripts look for exist before they run.
+/// Makes sure every binary the scripts look for exists before they run.
+pub fn ensure_bins() {
     for b in [
         "mobius-backup",
         "mobius-verify",
@@ -67,6 +66,11 @@ pub fn script_cmd(name: &str, root: &Path) -> Command {
     ] {
         bin(b);
     }
+}
+
+/// A command for a deploy script, with MOBIUS_BIN_DIR pointing at this build's binaries.
+pub fn script_cmd(name: &str, root: &Path) -> Command {
+    ensure_bins();
     let mut cmd = Command::new(script(name));
     cmd.env("MOBIUS_BIN_DIR", bin_dir())
         .env("MOBIUS_ROOT", root)

@@ -7,7 +7,7 @@ use crate::diff::{changes, Changes};
 use crate::extract::{self, Dest, Extractor};
 use crate::places::{self, Place};
 use crate::{io_err, Ctx, Error};
-use mobius_core::app_config::APP_JSON;
+use mobius_core::app_config::{AppConfig, APP_JSON};
 use mobius_core::backups::Manifest;
 use mobius_core::platform;
 use mobius_core::records::Problem;
@@ -45,8 +45,9 @@ pub struct Ready {
     pub manifest: Manifest,
     pub places: Vec<ReadyPlace>,
     pub files: u64,
-    /// The restored config's `app.json`, as the backup holds it.
-    pub app_json: Option<Vec<u8>>,
+    /// The restored config's `app.json`, parsed once (None: the backup has none; Err: why
+    /// it does not parse).
+    pub app: Result<Option<AppConfig>, String>,
 }
 
 impl Ready {
@@ -294,12 +295,17 @@ pub fn prepare(ctx: &Ctx<'_>, backup: &Path, stamp: Option<&str>) -> Result<Prep
         ));
     }
     let files = ex.files.load(Ordering::Relaxed);
-    let app_json = ex.app_json.lock().ok().and_then(|mut g| g.take());
+    let app = match ex.app_json.lock().ok().and_then(|mut g| g.take()) {
+        None => Ok(None),
+        Some(bytes) => AppConfig::parse(&bytes)
+            .map(Some)
+            .map_err(|e| format!("the restored app.json does not parse ({e})")),
+    };
     Ok(Prepared::Ready(Box::new(Ready {
         sha256: verified.sha256,
         manifest,
         places: ready_places,
         files,
-        app_json,
+        app,
     })))
 }

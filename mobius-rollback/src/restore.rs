@@ -8,7 +8,6 @@ use crate::{
     extract, io_err, swap, Ctx, Error, NEW_TARGET_MODE, SAFETY_BACKUP_NAME, SAFETY_KEEP, TOOL,
 };
 use mobius_backup::BackupOptions;
-use mobius_core::app_config::AppConfig;
 use mobius_core::backups::list_backups;
 use mobius_core::cli::Reporter;
 use mobius_core::exit::error_chain;
@@ -144,15 +143,6 @@ fn choose(
 }
 
 /// The restored app.json, parsed (None when absent or unreadable: the caller says why).
-fn restored_app(ready: &Ready) -> Result<Option<AppConfig>, String> {
-    match ready.app_json.as_deref() {
-        None => Ok(None),
-        Some(bytes) => AppConfig::parse(bytes)
-            .map(Some)
-            .map_err(|e| format!("the restored app.json does not parse ({e})")),
-    }
-}
-
 /// The URL the health checks use, or why there is none.
 fn health_url(ctx: &Ctx<'_>, ready: &Ready) -> Result<Option<String>, String> {
     if ctx.args.no_health_check {
@@ -161,11 +151,11 @@ fn health_url(ctx: &Ctx<'_>, ready: &Ready) -> Result<Option<String>, String> {
     if let Some(u) = &ctx.args.health_url {
         return Ok(Some(u.clone()));
     }
-    let why = match restored_app(ready) {
+    let why = match &ready.app {
         Ok(None) => "the backup has no app.json in the config it restores".to_owned(),
-        Err(e) => e,
-        Ok(Some(app)) => match app.health_url {
-            Some(u) if !u.trim().is_empty() => return Ok(Some(u)),
+        Err(e) => e.clone(),
+        Ok(Some(app)) => match &app.health_url {
+            Some(u) if !u.trim().is_empty() => return Ok(Some(u.clone())),
             _ => "the restored app.json has no health_url".to_owned(),
         },
     };
@@ -180,10 +170,11 @@ fn restart_cmd(ctx: &Ctx<'_>, ready: &Ready) -> Option<String> {
         .restart_cmd
         .clone()
         .or_else(|| {
-            restored_app(ready)
+            ready
+                .app
+                .as_ref()
                 .ok()
-                .flatten()
-                .and_then(|a| a.restart_cmd)
+                .and_then(|a| a.as_ref()?.restart_cmd.clone())
         })
         .or_else(|| ctx.live.as_ref().and_then(|a| a.restart_cmd.clone()))
 }
