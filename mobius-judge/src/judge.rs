@@ -27,7 +27,7 @@
 use crate::input::Check;
 use crate::window::Window;
 use mobius_core::records::{Decision, Rule, Verdict};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt::Write as _;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::time::Duration;
@@ -126,8 +126,15 @@ struct Target {
     p95_service: Option<f64>,
     error_rate: Option<f64>,
     error_rate_seen: bool,
-    first_ms: i64,
-    last_ms: i64,
+    /// The `ts` of this target's previous check, in input order.
+    prev_ms: Option<i64>,
+    /// Gaps (ms) from each check to the next, as counts per length: the median gives the
+    /// interval and the capped sum the time covered (see [`Judge::coverage`]). Lengths are
+    /// kept to four significant digits ([`quantize`]), so the map stays small whatever the
+    /// stream (a few entries for a real probe, at most some thousands per decade).
+    gaps: BTreeMap<u64, u64>,
+    /// Checks stamped earlier than the one before them.
+    backwards: u64,
     fired: Option<(Rule, String)>,
 }
 
@@ -145,8 +152,9 @@ impl Target {
             p95_service: None,
             error_rate: None,
             error_rate_seen: false,
-            first_ms: i64::MAX,
-            last_ms: i64::MIN,
+            prev_ms: None,
+            gaps: BTreeMap::new(),
+            backwards: 0,
             fired: None,
         }
     }
@@ -163,8 +171,13 @@ impl Target {
     /// Updates every rule's state with one check and returns the rule that fires now, if any.
     fn update(&mut self, c: &Check<'_>, cfg: &Config) -> Option<Rule> {
         self.checks += 1;
-        self.first_ms = self.first_ms.min(c.ts_ms);
-        self.last_ms = self.last_ms.max(c.ts_ms);
+        if let Some(prev) = self.prev_ms {
+            match u64::try_from(c.ts_ms.saturating_sub(prev)) {
+                Ok(gap) => *self.gaps.entry(quantize(gap)).or_insert(0) += 1,
+                Err(_) => self.backwards += 1,
+            }
+        }
+        self.prev_ms = Some(c.ts_ms);
         if c.ok {
             self.successes += 1;
             self.consecutive = 0;
@@ -514,13 +527,14 @@ impl Judge {
             v.reason = r + &notes;
             return v;
         }
+        let (covered, interval) = self.coverage();
         if let Some(duration) = cfg.duration {
-            let (complete, interval) = self.span_complete(duration);
-            if !complete {
+            if !Self::covers(covered, interval, duration) {
                 v.decision = Decision::Inconclusive;
                 v.reason = format!(
-                    "samples span {}, short of --duration {} (allowing {} intervals of {}), so the run was cut short{}",
-                    human(self.span()),
+                    "samples cover {}{}, short of --duration {} (allowing {} intervals of {}), so the run was cut short{}",
+                    human(covered),
+                    self.clock_note(covered),
                     human(duration),
                     DURATION_SLACK_INTERVALS,
                     human(interval),
@@ -531,21 +545,34 @@ impl Judge {
         }
         v.decision = Decision::Pass;
         let n = self.targets.len();
-        v.reason = if n == 1 {
+        let over = format!(
+            "{} checks over {}{}",
+            self.samples,
+            human(self.span()),
+            self.clock_note(covered)
+        );
+        v.reason = if self.fired > 0 {
+            // Some targets did call for rollback: the reason must not read as "all passed".
+            let (fired, others) = (self.fired, n - self.fired);
             format!(
-                "{} passed {} checks over {}",
-                self.targets[0].name,
-                self.samples,
-                human(self.span())
+                "no rollback, as {fired} of {n} targets called for rollback, below the quorum of {q}: {}; {others} target{} passed ({over})",
+                self.fired_reasons().join("; "),
+                if others == 1 { "" } else { "s" },
+                q = cfg.quorum,
             )
+        } else if n == 1 {
+            format!("{} passed {over}", self.targets[0].name)
         } else {
-            format!(
-                "all {n} targets passed {} checks over {}",
-                self.samples,
-                human(self.span())
-            )
-        } + &notes;
+            format!("all {n} targets passed {over}")
+        } + &self.unevaluated_note();
         v
+    }
+
+    fn fired_reasons(&self) -> Vec<&str> {
+        self.targets
+            .iter()
+            .filter_map(|t| t.fired.as_ref().map(|f| f.1.as_str()))
+            .collect()
     }
 
     /// Rules that fired below the quorum, and rules that could not be evaluated.
@@ -553,32 +580,32 @@ impl Judge {
         if self.fired > 0 {
             let _ = write!(
                 s,
-                "; {} of {} targets called for rollback, below the quorum of {}: ",
+                "; {} of {} targets called for rollback, below the quorum of {}: {}",
                 self.fired,
                 self.targets.len(),
-                self.cfg.quorum
+                self.cfg.quorum,
+                self.fired_reasons().join("; ")
             );
-            let reasons: Vec<&str> = self
-                .targets
-                .iter()
-                .filter_map(|t| t.fired.as_ref().map(|f| f.1.as_str()))
-                .collect();
-            s.push_str(&reasons.join("; "));
         }
+        s.push_str(&self.unevaluated_note());
+    }
+
+    fn unevaluated_note(&self) -> String {
         let unevaluated: Vec<&str> = self
             .targets
             .iter()
             .filter(|t| !t.error_rate_seen)
             .map(|t| t.name.as_str())
             .collect();
-        if unevaluated.len() == self.targets.len() {
-            s.push_str("; error_rate rule not evaluated (no error_rate in samples)");
-        } else if !unevaluated.is_empty() {
-            let _ = write!(
-                s,
+        if unevaluated.is_empty() {
+            String::new()
+        } else if unevaluated.len() == self.targets.len() {
+            "; error_rate rule not evaluated (no error_rate in samples)".to_owned()
+        } else {
+            format!(
                 "; error_rate rule not evaluated for {} (no error_rate in its samples)",
                 unevaluated.join(", ")
-            );
+            )
         }
     }
 
@@ -615,34 +642,108 @@ impl Judge {
         }
     }
 
-    /// Time from the earliest to the latest sample.
+    /// How long the samples show the service was watched, and the interval that was judged
+    /// by. The interval is `--interval`, else the median gap between consecutive checks of
+    /// the busiest target. A target covers the sum of the gaps between its consecutive
+    /// checks (input order), each counted as at most [`DURATION_SLACK_INTERVALS`] intervals
+    /// and a gap backwards as none; the run covers what its best target covers. So one
+    /// timestamp far ahead, or one gone back, adds at most two intervals, where a span from
+    /// the earliest to the latest `ts` would have made any run look complete.
+    pub fn coverage(&self) -> (Duration, Duration) {
+        let interval_ms = match self.cfg.interval {
+            Some(i) => u64::try_from(i.as_millis()).unwrap_or(u64::MAX),
+            None => self
+                .targets
+                .iter()
+                .filter(|t| !t.gaps.is_empty())
+                .max_by_key(|t| t.checks)
+                .map_or(0, |t| median(&t.gaps)),
+        };
+        let cap = interval_ms.saturating_mul(u64::from(DURATION_SLACK_INTERVALS));
+        let covered = self
+            .targets
+            .iter()
+            .map(|t| {
+                t.gaps.iter().fold(0u64, |sum, (&gap, &n)| {
+                    sum.saturating_add(gap.min(cap).saturating_mul(n))
+                })
+            })
+            .max()
+            .unwrap_or(0);
+        (
+            Duration::from_millis(covered),
+            Duration::from_millis(interval_ms),
+        )
+    }
+
+    /// Whether `covered` (see [`Judge::coverage`]) is long enough: covered +
+    /// [`DURATION_SLACK_INTERVALS`] × interval ≥ duration.
+    pub fn covers(covered: Duration, interval: Duration, duration: Duration) -> bool {
+        covered.saturating_add(interval.saturating_mul(DURATION_SLACK_INTERVALS)) >= duration
+    }
+
+    /// Whether the samples cover `duration`, and the interval used.
+    pub fn span_complete(&self, duration: Duration) -> (bool, Duration) {
+        let (covered, interval) = self.coverage();
+        (Self::covers(covered, interval, duration), interval)
+    }
+
+    /// Time from the earliest to the latest `ts` (what the timestamps claim).
     pub fn span(&self) -> Duration {
         if self.samples == 0 {
             return Duration::ZERO;
         }
-        Duration::from_millis(u64::try_from(self.max_ms - self.min_ms).unwrap_or(0))
+        Duration::from_millis(u64::try_from(self.max_ms.saturating_sub(self.min_ms)).unwrap_or(0))
     }
 
-    /// Whether the samples cover `duration`: span + [`DURATION_SLACK_INTERVALS`] × interval
-    /// ≥ duration, where the interval is `--interval`, or else the mean spacing of the checks
-    /// of the target with the most checks. Returns the interval used too.
-    pub fn span_complete(&self, duration: Duration) -> (bool, Duration) {
-        let interval = self.cfg.interval.unwrap_or_else(|| {
-            self.targets
-                .iter()
-                .filter(|t| t.checks >= 2)
-                .max_by_key(|t| t.checks)
-                .map(|t| {
-                    let spacing = (t.last_ms - t.first_ms) / (t.checks as i64 - 1);
-                    Duration::from_millis(u64::try_from(spacing).unwrap_or(0))
-                })
-                .unwrap_or(Duration::ZERO)
-        });
-        let covered = self
-            .span()
-            .saturating_add(interval.saturating_mul(DURATION_SLACK_INTERVALS));
-        (covered >= duration, interval)
+    /// Says why the covered time is well short of the timestamps' span, when it is (targets
+    /// checked in turn make the span exceed each one's coverage by up to an interval).
+    fn clock_note(&self, covered: Duration) -> String {
+        let backwards: u64 = self.targets.iter().map(|t| t.backwards).sum();
+        let (_, interval) = self.coverage();
+        let span = self.span();
+        let mut note = String::new();
+        if span > covered.saturating_add(interval.saturating_mul(DURATION_SLACK_INTERVALS)) {
+            let _ = write!(
+                note,
+                " (their timestamps span {}, but gaps count at most {} intervals each",
+                human(span),
+                DURATION_SLACK_INTERVALS
+            );
+            if backwards > 0 {
+                let _ = write!(note, "; {backwards} went backwards");
+            }
+            note.push(')');
+        } else if backwards > 0 {
+            let _ = write!(note, " ({backwards} timestamps went backwards)");
+        }
+        note
     }
+}
+
+/// A gap to four significant digits (exact below 10 s): off by at most 0.05%, which the
+/// two intervals of slack absorb over any run.
+pub(crate) fn quantize(gap_ms: u64) -> u64 {
+    let mut scale = 1u64;
+    while gap_ms / scale >= 10_000 {
+        scale *= 10;
+    }
+    (gap_ms / scale)
+        .saturating_add(u64::from(scale > 1 && gap_ms % scale >= scale / 2))
+        .saturating_mul(scale)
+}
+
+/// The lower median of a histogram of gap lengths.
+fn median(gaps: &BTreeMap<u64, u64>) -> u64 {
+    let n: u64 = gaps.values().sum();
+    let mut seen = 0;
+    for (&gap, &count) in gaps {
+        seen += count;
+        if seen * 2 >= n {
+            return gap;
+        }
+    }
+    0
 }
 
 fn human(d: Duration) -> String {

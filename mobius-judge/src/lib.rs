@@ -61,14 +61,21 @@ decides, and the target stays at rollback. \"Check N\" counts that target's samp
 
 Overall (target \"*\"): rollback as soon as --quorum targets have fired (exit 1); its
 figures are those of the target that decided it. Rules that fired below the quorum are
-named in the final reason (and a quorum above the number of targets is warned about, as
-it can never be met). At the end otherwise: pass (exit 0), or inconclusive (exit 5) when there were no
-samples, a target had fewer than --min-checks checks, or, with --duration, the samples
-span less than the duration minus two intervals (span = latest minus earliest `ts`; the
-last check is due one interval before the end and may be stamped up to one late). The
-interval is --interval, else the mean spacing of the busiest target's checks. The
-figures of a final pass or inconclusive are over all targets: all checks, the overall
-success rate, the highest current P95, error rate and run of failures.
+named in the final reason, which then never says the targets passed. A --quorum above the
+number of targets in the input can never be met: at the end that is a usage error (exit
+2), not a pass. At the end otherwise: pass (exit 0), or inconclusive (exit 5) when there
+were no samples, a target had fewer than --min-checks checks, or, with --duration, the
+samples cover less than the duration minus two intervals (the last check is due one
+interval before the end and may be stamped up to one late).
+
+What the samples cover is measured from gap to gap, not from the earliest to the latest
+`ts`, so that a timestamp gone backwards or far ahead cannot make a run look long enough:
+a target covers the sum of the gaps between its consecutive checks in input order, each
+gap counted as at most two intervals and a gap backwards as none; the run covers what its
+best target covers. The interval is --interval, else the median gap between the checks of
+the busiest target. One outlying timestamp thus adds at most two intervals. The figures
+of a final pass or inconclusive are over all targets: all checks, the overall success
+rate, the highest current P95, error rate and run of failures.
 
 With --env, the overall verdict is also recorded in history/ENV.jsonl (not with
 --dry-run); a failure to record it is warned about and does not change the exit code.
@@ -203,6 +210,10 @@ pub enum Error {
     },
     #[error("cannot write verdicts to stdout")]
     Write(#[source] io::Error),
+    #[error(
+        "--quorum {quorum} is more than the {targets} target(s) in the input, so no verdict can be rollback; give --quorum {targets} or less"
+    )]
+    QuorumAboveTargets { quorum: usize, targets: usize },
 }
 
 impl ToolError for Error {
@@ -210,6 +221,7 @@ impl ToolError for Error {
         match self {
             Error::Malformed(_) | Error::TooManyTargets { .. } => Exit::Malformed,
             Error::Read { .. } | Error::Write(_) => Exit::Runtime,
+            Error::QuorumAboveTargets { .. } => Exit::Usage,
         }
     }
 }
@@ -291,22 +303,25 @@ pub fn run(args: &Args, input: impl Read, output: impl Write) -> Result<Exit, Er
             break;
         }
     }
-    let verdict = judge.final_verdict();
-    out.emit(verdict.clone()).map_err(Error::Write)?;
-    out.flush().map_err(Error::Write)?;
     reporter.detail(format!(
         "read {} lines: {} samples, {} other records passed over",
         lines.line_number(),
         judge.samples(),
         others
     ));
-    if judge.targets() > 0 && judge.config().quorum > judge.targets() {
-        reporter.warn(format!(
-            "--quorum {} is more than the {} target(s) in the input: the overall verdict could never be rollback",
-            judge.config().quorum,
-            judge.targets()
-        ));
+    // Only the whole input says how many targets there are. A quorum above that count can
+    // never be met, so a "pass" would only mean the invocation was wrong.
+    if judge.rollback().is_none() && judge.targets() > 0 && judge.config().quorum > judge.targets()
+    {
+        out.flush().map_err(Error::Write)?;
+        return Err(Error::QuorumAboveTargets {
+            quorum: judge.config().quorum,
+            targets: judge.targets(),
+        });
     }
+    let verdict = judge.final_verdict();
+    out.emit(verdict.clone()).map_err(Error::Write)?;
+    out.flush().map_err(Error::Write)?;
     report(&reporter, &verdict);
     if let Some(env) = &args.env {
         record_history(args, env, &verdict, &reporter);

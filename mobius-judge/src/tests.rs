@@ -6,6 +6,8 @@ use clap::CommandFactory;
 use mobius_core::records::Rule;
 use proptest::prelude::*;
 
+mod duration;
+
 /// One sample to write, for target A unless `target` says otherwise.
 #[derive(Debug, Clone)]
 struct S {
@@ -112,7 +114,9 @@ fn args(flags: &[&str]) -> Args {
 
 fn judge_bytes(flags: &[&str], input: impl Read) -> (Exit, Vec<u8>) {
     let mut out = Vec::new();
-    let exit = run(&args(flags), input, &mut out).unwrap();
+    // A usage error found at the end (a quorum above the targets) still leaves the verdicts
+    // written before it.
+    let exit = run(&args(flags), input, &mut out).unwrap_or_else(|e| e.exit());
     (exit, out)
 }
 
@@ -455,33 +459,6 @@ fn too_few_checks_or_no_samples_is_inconclusive() {
 }
 
 #[test]
-fn duration_allows_two_intervals_of_slack() {
-    // 6 checks 10 s apart span 50 s; the estimated interval is 10 s.
-    let seq = rep(ok(1.0), 6);
-    for (flags, want) in [
-        (vec!["--duration", "70s"], Decision::Pass),
-        (vec!["--duration", "71s"], Decision::Inconclusive),
-        (
-            vec!["--duration", "60s", "--interval", "5s"],
-            Decision::Pass,
-        ),
-        (
-            vec!["--duration", "61s", "--interval", "5s"],
-            Decision::Inconclusive,
-        ),
-        (vec!["--duration", "1h"], Decision::Inconclusive),
-    ] {
-        let (_, vs) = judge(&flags, &seq);
-        assert_eq!(vs[0].decision, want, "{flags:?}: {}", vs[0].reason);
-    }
-    let (_, vs) = judge(&["--duration", "60m"], &seq);
-    assert_eq!(
-        vs[0].reason,
-        "samples span 50s, short of --duration 1h (allowing 2 intervals of 10s), so the run was cut short; error_rate rule not evaluated (no error_rate in samples)"
-    );
-}
-
-#[test]
 fn quorum_needs_k_targets() {
     let seq = cat(vec![
         rep(fail("timeout"), 3),
@@ -504,11 +481,28 @@ fn quorum_needs_k_targets() {
     assert_eq!(last.ts, vs[1].ts);
     assert!(last.reason.starts_with("2 of 2 targets call for rollback (quorum 2): 3 consecutive failed checks of http://127.0.0.1:9"), "{}", last.reason);
 
-    // A quorum above the number of targets is never met (and warned about on stderr).
-    let (exit, vs) = judge(&["--quorum", "3"], &cat(vec![seq.clone(), rep(ok(1.0), 2)]));
+    // A quorum above the number of targets can never be met: a usage error, never a pass,
+    // whether or not targets fired.
+    for input in [
+        cat(vec![seq.clone(), rep(ok(1.0), 2)]),
+        cat(vec![rep(ok(1.0), 6), rep(ok(1.0).on(B), 6)]),
+    ] {
+        let (exit, vs) = judge(&["--quorum", "3"], &input);
+        assert_eq!(exit, Exit::Usage);
+        assert!(
+            vs.iter().all(|v| v.target != "*"),
+            "no overall verdict: {vs:?}"
+        );
+    }
+    let err = run(
+        &args(&["--quorum", "3"]),
+        to_lines(&rep(ok(1.0), 6)).as_bytes(),
+        &mut Vec::new(),
+    )
+    .unwrap_err();
     assert_eq!(
-        (exit, vs.last().unwrap().decision),
-        (Exit::Success, Decision::Pass)
+        err.to_string(),
+        "--quorum 3 is more than the 1 target(s) in the input, so no verdict can be rollback; give --quorum 1 or less"
     );
 
     // One target of two failing is below the quorum: pass, and the reason says so.
@@ -522,11 +516,18 @@ fn quorum_needs_k_targets() {
         last.reason
     );
     assert!(
-        last.reason
-            .contains("1 of 2 targets called for rollback, below the quorum of 2"),
+        last.reason.starts_with(
+            "no rollback, as 1 of 2 targets called for rollback, below the quorum of 2: 3 consecutive failed checks of http://127.0.0.1:9/health"
+        ),
         "{}",
         last.reason
     );
+    assert!(
+        last.reason.contains("; 1 target passed (12 checks over"),
+        "{}",
+        last.reason
+    );
+    assert!(!last.reason.contains("all "), "{}", last.reason);
 }
 
 #[test]

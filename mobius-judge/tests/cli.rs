@@ -205,6 +205,29 @@ fn quorum_two_needs_both_targets() {
     assert_eq!(out.status.code(), Some(1));
 }
 
+#[test]
+fn a_quorum_above_the_targets_is_a_usage_error_not_a_pass() {
+    let mut input = String::new();
+    for i in 0..6 {
+        input.push_str(&sample(2 * i, A, true));
+        input.push_str(&sample(2 * i + 1, B, true));
+    }
+    for flags in [vec!["--quorum", "3"], vec!["--quorum", "3", "--follow"]] {
+        let out = judge()
+            .args(&flags)
+            .write_stdin(input.clone())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{flags:?}");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(
+            stderr,
+            "mobius-judge: --quorum 3 is more than the 2 target(s) in the input, so no verdict can be rollback; give --quorum 2 or less\n"
+        );
+        assert!(verdicts(&out.stdout).iter().all(|v| v.target != "*"));
+    }
+}
+
 /// Waits for a child without wall-clock assertions: the limit only keeps a broken judge
 /// from hanging the suite.
 fn wait_exit(child: &mut std::process::Child) -> Option<std::process::ExitStatus> {
@@ -365,7 +388,8 @@ fn library_output(flags: &[&str], input: &[u8]) -> (i32, Vec<u8>) {
     argv.extend_from_slice(flags);
     let args = <mobius_judge::Args as clap::Parser>::try_parse_from(argv).unwrap();
     let mut out = Vec::new();
-    let exit = mobius_judge::run(&args, input, &mut out).unwrap();
+    let exit = mobius_judge::run(&args, input, &mut out)
+        .unwrap_or_else(|e| mobius_core::exit::ToolError::exit(&e));
     (exit.code(), out)
 }
 
