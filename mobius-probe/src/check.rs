@@ -1,11 +1,13 @@
 //! One health check of one URL: the request, the capped body read, and the sorting of every
 //! way it can fail into the error classes of CONTRACT.md §3.
 
+use crate::redirect;
 use mobius_core::records::ErrorClass;
 use std::fmt;
 use std::io::Read;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
+use ureq::http::Uri;
 use ureq::Agent;
 
 /// Accepted HTTP status codes: `200-299`, `200,204`, `200-299,304`.
@@ -72,6 +74,8 @@ pub struct CheckOptions {
     pub max_body: u64,
     pub error_rate_field: String,
     pub p95_field: String,
+    /// Redirects followed at most; one more is a `redirect` failure.
+    pub max_redirects: u32,
 }
 
 /// The result of one check, before it becomes a `sample`.
@@ -119,18 +123,97 @@ impl Checker {
     pub fn check(&mut self, url: &str) -> Outcome {
         let t0 = Instant::now();
         let elapsed_ms = |t0: Instant| Some(round_ms(t0.elapsed()));
-        let mut resp = match self.agent.get(url).call() {
-            Ok(r) => r,
-            Err(e) => {
-                let (class, detail) = classify(&e, self.opts.timeout);
-                // Nothing was sent and nothing waited for: no latency to report.
-                let latency = match (&e, class) {
-                    (ureq::Error::Timeout(_), _) => elapsed_ms(t0),
-                    (_, ErrorClass::Dns | ErrorClass::Connect) => None,
-                    _ => elapsed_ms(t0),
-                };
-                return failure(None, latency, class, detail);
+        let mut current: Uri = match url.parse() {
+            Ok(u) => u,
+            Err(e) => return failure(None, None, ErrorClass::Io, format!("bad URL: {e}")),
+        };
+        // The status and latency of the last redirect answered, and where it led.
+        let mut redirected: Option<(u16, f64)> = None;
+        let mut hops = 0u32;
+        let mut resp = loop {
+            let call = if hops == 0 {
+                self.agent.get(&current).call()
+            } else {
+                let left = self.opts.timeout.saturating_sub(t0.elapsed());
+                self.agent
+                    .get(&current)
+                    .config()
+                    .timeout_global(Some(left.max(Duration::from_millis(1))))
+                    .build()
+                    .call()
+            };
+            let resp = match call {
+                Ok(r) => r,
+                Err(e) => {
+                    let (mut class, mut detail) = classify(&e, self.opts.timeout);
+                    // Over https everything before an answer is TLS: a plain-HTTP port
+                    // answering a ClientHello surfaces as an I/O error from rustls.
+                    if class == ErrorClass::Io
+                        && matches!(e, ureq::Error::Io(_))
+                        && current.scheme() == Some(&ureq::http::uri::Scheme::HTTPS)
+                    {
+                        class = ErrorClass::Tls;
+                        detail = format!("TLS: {detail} (is the port speaking plain HTTP?)");
+                    }
+                    // Nothing was sent and nothing waited for: no latency to report.
+                    let waited = match (&e, class) {
+                        (ureq::Error::Timeout(_), _) => elapsed_ms(t0),
+                        (_, ErrorClass::Dns | ErrorClass::Connect) => None,
+                        _ => elapsed_ms(t0),
+                    };
+                    return match redirected {
+                        None => failure(None, waited, class, detail),
+                        // What was answered stands: its status, and its latency unless
+                        // the target's failure took longer.
+                        Some((status, answered)) => failure(
+                            Some(status),
+                            Some(waited.map_or(answered, |w| w.max(answered))),
+                            if class == ErrorClass::Timeout {
+                                class
+                            } else {
+                                ErrorClass::Redirect
+                            },
+                            format!(
+                                "redirect {status} to {} failed: {detail}",
+                                mobius_core::redact::redact_text(&current.to_string())
+                            ),
+                        ),
+                    };
+                }
+            };
+            let status = resp.status().as_u16();
+            let location = resp.headers().get(ureq::http::header::LOCATION);
+            let (true, Some(location)) = (resp.status().is_redirection(), location) else {
+                break resp;
+            };
+            let latency = round_ms(t0.elapsed());
+            if hops >= self.opts.max_redirects {
+                return failure(
+                    Some(status),
+                    Some(latency),
+                    ErrorClass::Redirect,
+                    format!(
+                        "more than {} redirects (a redirect loop?)",
+                        self.opts.max_redirects
+                    ),
+                );
             }
+            match redirect::resolve(&current, location.as_bytes()) {
+                Ok(next) => current = next,
+                Err(why) => {
+                    return failure(
+                        Some(status),
+                        Some(latency),
+                        ErrorClass::Redirect,
+                        format!(
+                            "redirect {status} to {}: {why}",
+                            mobius_core::redact::redact_text(&quote_location(location.as_bytes()))
+                        ),
+                    )
+                }
+            }
+            redirected = Some((status, latency));
+            hops += 1;
         };
         let status = resp.status().as_u16();
         self.buf.clear();
@@ -256,6 +339,22 @@ fn failure(
         error: Some(class),
         detail: shorten(detail),
     }
+}
+
+/// A Location as it came, escaped and cut, for a detail.
+fn quote_location(bytes: &[u8]) -> String {
+    let mut s = String::new();
+    for &b in bytes.iter().take(120) {
+        if b.is_ascii_graphic() {
+            s.push(char::from(b));
+        } else {
+            s.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    if bytes.len() > 120 {
+        s.push('…');
+    }
+    format!("\"{s}\"")
 }
 
 /// Milliseconds with microsecond resolution: enough for any dashboard, and short lines.

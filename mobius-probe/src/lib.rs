@@ -14,6 +14,7 @@
 //! latest missed tick runs at once and the older ones are skipped (said on stderr).
 
 pub mod check;
+pub mod redirect;
 
 use check::{CheckOptions, Checker, Metrics, Outcome, StatusSet};
 use clap::Parser;
@@ -36,6 +37,10 @@ Output: one `sample` JSON line per check per target (CONTRACT.md §3):
   status: null when no response came; latency_ms: null for refused connections and failed
   name lookups (nothing was sent, nothing waited for), else the time to the end of the body.
   A body longer than --max-body is a `body` failure (the read stops at the cap).
+  Redirects (up to --max-redirects) are followed to http(s) URLs only: a Location of another
+  scheme (file:, ftp: ...) or not a URL is a `redirect` failure naming it, never asked of
+  this host; a redirect whose target fails keeps the 3xx status and its latency.
+  https:// to a port speaking plain HTTP is `tls`.
   error_rate/p95_ms: present when the metrics endpoint answered; a metrics failure does not
   fail the check, it is noted in `detail` (\"metrics: ...\").
 Targets: --url (repeatable), else health_url of config/<env>/app.json; metrics from
@@ -241,8 +246,9 @@ fn agent_config(args: &Args) -> Result<ureq::config::Config, Error> {
     let config = ureq::Agent::config_builder()
         .timeout_global(Some(args.timeout))
         .http_status_as_error(false)
-        .max_redirects(args.max_redirects)
-        .max_redirects_will_error(true)
+        // Redirects are followed by Checker::check (see redirect.rs), not by ureq.
+        .max_redirects(0)
+        .max_redirects_will_error(false)
         .user_agent(format!("mobius-probe/{}", mobius_core::VERSION))
         .tls_config(tls.build())
         .build();
@@ -481,6 +487,7 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<Exit, Error> {
         max_body: args.max_body,
         error_rate_field: args.metrics_error_rate_field.clone(),
         p95_field: args.metrics_p95_field.clone(),
+        max_redirects: args.max_redirects,
     };
     // Bounded: a stalled reader holds back the probes instead of filling memory.
     let (tx, rx) = mpsc::sync_channel::<Done>(64);

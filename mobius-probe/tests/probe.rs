@@ -228,6 +228,123 @@ fn redirect_loop_is_redirect() {
     assert_failed(&s, ErrorClass::Redirect);
 }
 
+/// A server that records the path of every request and answers `route(path)`.
+fn serve_routes(
+    route: impl Fn(&str) -> Vec<u8> + Send + Sync + 'static,
+) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = std::sync::Arc::clone(&seen);
+    let addr = serve(move |s| {
+        let mut w = s.try_clone().unwrap();
+        let mut r = BufReader::new(s);
+        let mut first = String::new();
+        while r.read_line(&mut first).is_ok_and(|n| n > 0) {
+            let path = first.split(' ').nth(1).unwrap_or_default().to_owned();
+            if !read_head(&mut r) {
+                return;
+            }
+            log.lock().unwrap().push(path.clone());
+            if w.write_all(&route(&path)).is_err() {
+                return;
+            }
+            first.clear();
+        }
+    });
+    (addr, seen)
+}
+
+fn redirect_to(location: &[u8]) -> Vec<u8> {
+    let mut v = b"HTTP/1.1 302 Found\r\nLocation: ".to_vec();
+    v.extend_from_slice(location);
+    v.extend_from_slice(b"\r\nContent-Length: 0\r\n\r\n");
+    v
+}
+
+#[test]
+fn a_redirect_off_http_or_malformed_is_a_redirect_failure_never_a_path_here() {
+    let dead = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("file", b"file:///etc/passwd".to_vec()),
+        ("ftp", b"ftp://127.0.0.1/x".to_vec()),
+        ("js", b"javascript:alert(1)".to_vec()),
+        ("unclosed", b"http://[::1".to_vec()),
+        ("space", b"http://a b/".to_vec()),
+        ("port", b"http://127.0.0.1:99999/".to_vec()),
+        ("nohost", b"http:///health".to_vec()),
+        // (Other control bytes make the response itself invalid HTTP: an `io` failure.)
+        ("tab", b"/he\talth".to_vec()),
+        ("utf8", "/caf\u{e9}".as_bytes().to_vec()),
+        ("creds", b"http://user:pw@127.0.0.1/".to_vec()),
+    ];
+    let table: std::collections::HashMap<String, Vec<u8>> = cases
+        .iter()
+        .map(|(k, v)| (format!("/{k}"), v.clone()))
+        .collect();
+    let (addr, seen) = serve_routes(move |path| match table.get(path) {
+        Some(loc) => redirect_to(loc),
+        None => http_response("200 OK", "ok"),
+    });
+    for (name, location) in &cases {
+        let s = one(&format!("http://{addr}/{name}"), &[]);
+        assert_failed(&s, ErrorClass::Redirect);
+        assert_eq!(s.status, Some(302), "{name}: {s:?}");
+        assert!(s.latency_ms.is_some(), "{name}: {s:?}");
+        assert!(
+            s.detail.starts_with("redirect 302 to "),
+            "{name}: {}",
+            s.detail
+        );
+        assert!(!s.detail.contains("pw@"), "{name}: {}", s.detail);
+        let _ = location;
+    }
+    // Only the redirecting paths were asked for: no Location became a path on this host.
+    let asked = seen.lock().unwrap().clone();
+    let want: Vec<String> = cases.iter().map(|(k, _)| format!("/{k}")).collect();
+    assert_eq!(asked, want);
+
+    // A redirect whose target fails keeps the status and latency of what was answered.
+    let to_dead = format!("http://{dead}/health");
+    let (addr, _) = serve_routes(move |_| redirect_to(to_dead.as_bytes()));
+    let s = one(&format!("http://{addr}/"), &[]);
+    assert_failed(&s, ErrorClass::Redirect);
+    assert_eq!(s.status, Some(302), "{s:?}");
+    assert!(s.latency_ms.is_some(), "{s:?}");
+    assert!(
+        s.detail.contains("failed: connection refused"),
+        "{}",
+        s.detail
+    );
+}
+
+#[test]
+fn relative_redirects_are_followed_as_rfc_3986_resolves_them() {
+    let (addr, seen) = serve_routes(|path| match path {
+        "/a/b/start" => redirect_to(b"../c/./next?x=1#frag"),
+        "/a/c/next?x=1" => redirect_to(b""),
+        _ => http_response("200 OK", "ok"),
+    });
+    let s = one(&format!("http://{addr}/a/b/start"), &[]);
+    // An empty Location is malformed, after one good hop.
+    assert_failed(&s, ErrorClass::Redirect);
+    assert_eq!(
+        seen.lock().unwrap().clone(),
+        ["/a/b/start", "/a/c/next?x=1"]
+    );
+
+    let (addr, seen) = serve_routes(|path| match path {
+        "/one" => redirect_to(b"two"),
+        "/two" => redirect_to(b"/three/"),
+        _ => http_response("200 OK", "ok"),
+    });
+    let s = one(&format!("http://{addr}/one"), &[]);
+    assert!(s.ok, "{s:?}");
+    assert_eq!(s.status, Some(200));
+    assert_eq!(seen.lock().unwrap().clone(), ["/one", "/two", "/three/"]);
+}
+
 #[test]
 fn garbage_instead_of_http_is_io() {
     let addr = serve(|mut s| {
@@ -560,6 +677,11 @@ fn start_s_server(dir: &Path) -> (Killed, u16) {
 #[test]
 fn bad_certificate_is_tls_and_a_trusted_one_passes() {
     if !openssl_available() {
+        // .ci/run installs openssl: in CI a missing one is a failure, never a skip.
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "the openssl CLI is not installed; the TLS test needs it"
+        );
         eprintln!("SKIPPED: the openssl CLI is not installed; the TLS test needs it");
         return;
     }
@@ -582,6 +704,15 @@ fn bad_certificate_is_tls_and_a_trusted_one_passes() {
         &["--cacert", ca.to_str().unwrap()],
     );
     assert_failed(&s, ErrorClass::Tls);
+}
+
+#[test]
+fn https_to_a_plain_http_port_is_tls() {
+    let addr = serve_http(|| http_response("400 Bad Request", "plain HTTP here"));
+    let s = one(&format!("https://{addr}/health"), &[]);
+    assert_failed(&s, ErrorClass::Tls);
+    assert_eq!(s.status, None);
+    assert!(s.detail.starts_with("TLS: "), "{}", s.detail);
 }
 
 // ---- against the real mobius-demo ----

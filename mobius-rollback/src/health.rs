@@ -123,6 +123,8 @@ fn checker(timeout: Duration) -> (Checker, Duration) {
             max_body: 64 * 1024,
             error_rate_field: "error_rate".to_owned(),
             p95_field: "p95_ms".to_owned(),
+            // The restored service's own health URL: a redirect is not health.
+            max_redirects: 0,
         },
     );
     (checker, per_check)
