@@ -41,6 +41,7 @@ use mobius_core::jsonl::JsonlWriter;
 use mobius_core::lock::{EnvLock, LockError};
 use mobius_core::platform;
 use mobius_core::records::{BackupRecord, Record};
+use mobius_core::text::escape_path;
 use mobius_core::time::{file_stamp, millis, parse_file_stamp, rfc3339, unique_file_stamp};
 use mobius_core::{EnvName, Exit, Root, ToolError};
 use std::fs;
@@ -159,7 +160,7 @@ pub enum Error {
         path: PathBuf,
         declared_in: Option<String>,
     },
-    #[error("refusing to back up {}: {why}; no backup was written", .path.display())]
+    #[error("refusing to back up {}: {why}; no backup was written", escape_path(.path))]
     Refused { path: PathBuf, why: String },
     #[error(transparent)]
     Lock(#[from] LockError),
