@@ -29,6 +29,14 @@ pub fn escape_str(name: &str) -> String {
     escape_name(name.as_bytes())
 }
 
+/// A problem as one printed line: `kind "entry": detail`, the entry name escaped.
+pub fn problem_line(p: &crate::records::Problem) -> String {
+    match &p.entry {
+        Some(e) => format!("{} \"{}\": {}", p.kind, escape_str(e), p.detail),
+        None => format!("{}: {}", p.kind, p.detail),
+    }
+}
+
 /// [`escape_name`] of a path's bytes (on Windows, of its lossy UTF-8 form).
 pub fn escape_path(path: &std::path::Path) -> String {
     #[cfg(unix)]
@@ -55,5 +63,11 @@ mod tests {
         assert_eq!(escape_name(b"bad\xff\xfe"), "bad\\xff\\xfe");
         assert_eq!(escape_str("nul\0"), "nul\\x00");
         assert_eq!(escape_path(std::path::Path::new("d/a\tb")), "d/a\\x09b");
+        let p = crate::records::Problem {
+            kind: "unrestorable_name".into(),
+            entry: Some("a\nb".into()),
+            detail: "why".into(),
+        };
+        assert_eq!(problem_line(&p), "unrestorable_name \"a\\x0ab\": why");
     }
 }

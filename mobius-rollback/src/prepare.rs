@@ -11,7 +11,7 @@ use mobius_core::app_config::{AppConfig, APP_JSON};
 use mobius_core::backups::{path_fits, Manifest, PATH_MAX};
 use mobius_core::platform;
 use mobius_core::records::Problem;
-use mobius_core::text::{escape_path, escape_str};
+use mobius_core::text::escape_path;
 use mobius_verify::{Mode, OpenedBackup};
 use std::collections::BTreeMap;
 use std::io;
@@ -73,12 +73,7 @@ impl Ready {
     }
 }
 
-pub fn describe(p: &Problem) -> String {
-    match &p.entry {
-        Some(e) => format!("{} \"{}\": {}", p.kind, escape_str(e), p.detail),
-        None => format!("{}: {}", p.kind, p.detail),
-    }
-}
+pub use mobius_core::text::problem_line as describe;
 
 pub fn discard(ctx: &Ctx<'_>, dir: &Path) {
     if let Err(e) = extract::remove_tree(dir) {

@@ -205,3 +205,25 @@ fn a_tree_of_more_than_100_000_files_backs_up_verifies_and_restores() {
     assert!(live.join("d000/f0").exists());
     assert!(live.join(format!("d100/f{}", N - 1)).exists());
 }
+
+#[test]
+fn a_dry_run_escapes_names_from_the_live_tree_in_every_line() {
+    let (_outer, root, url) = setup();
+    let backup = real_backup(&root);
+    // A live file whose name would forge a line and recolour the terminal.
+    let evil = "stray\nmobius-rollback: all good\u{1b}[32m";
+    std::fs::write(config(&root).join(evil), b"x").unwrap();
+    let out = run_rollback(&root, &backup, &["--health-url", &url, "--dry-run"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("would remove stray\\x0amobius-rollback: all good\\x1b[32m in "),
+        "{err}"
+    );
+    assert!(!err.contains('\u{1b}'), "{err:?}");
+    assert!(
+        !err.lines()
+            .any(|l| l.starts_with("mobius-rollback: all good")),
+        "{err}"
+    );
+}

@@ -414,10 +414,7 @@ fn report_backup(reporter: &Reporter, rec: &VerifyRecord, v: &Verified) {
         return;
     }
     let n = rec.problems.len();
-    let describe = |p: &mobius_core::records::Problem| match &p.entry {
-        Some(e) => format!("{} {e:?}: {}", p.kind, p.detail),
-        None => format!("{}: {}", p.kind, p.detail),
-    };
+    let describe = mobius_core::text::problem_line;
     reporter.error(format!(
         "FAILED {}: {n} problem{}; first: {}",
         rec.path,
