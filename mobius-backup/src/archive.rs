@@ -165,8 +165,9 @@ pub(crate) fn write_entries<W: Write + Seek>(
                                 size: p.size,
                                 ..head(items, item)
                             };
-                            zip.add(&h, data)
-                                .map_err(|e| Error::io("write", Path::new(h.name), e))?;
+                            zip.add(&h, data).map_err(|e| {
+                                Error::io("write the zip entry for", Path::new(h.name), e)
+                            })?;
                             if !item.is_dir() {
                                 row(rows, &p.sha256, p.size).map_err(rows_err)?;
                                 bytes_in += p.size;
@@ -445,7 +446,7 @@ fn write_big<W: Write + Seek>(
     } else {
         METHOD_DEFLATED
     };
-    let werr = |e| Error::io("write", &path, e);
+    let werr = |e| Error::io("write the zip entry for", &path, e);
     let pending = zip
         .start_streamed(&h, item.size() >= 1 << 31)
         .map_err(werr)?;

@@ -41,6 +41,7 @@ use mobius_core::jsonl::JsonlWriter;
 use mobius_core::lock::{EnvLock, LockError};
 use mobius_core::platform;
 use mobius_core::records::{BackupRecord, Record};
+use mobius_core::text::escape_path;
 use mobius_core::time::{file_stamp, millis, parse_file_stamp, rfc3339, unique_file_stamp};
 use mobius_core::{EnvName, Exit, Root, ToolError};
 use std::fs;
@@ -70,7 +71,8 @@ Check a backup without any MOBIUS tool, from the root: sha256sum -c backups/<zip
 (a copy moved elsewhere: cd DIR && sed 's#  .*/#  #' <zip>.sha256 | sha256sum -c)
 
 Refused (exit 4, nothing written): a missing source, a source without any file, special
-files (FIFO, socket, device), unreadable files, file names a restore would refuse, and
+files (FIFO, socket, device), unreadable files, file names a restore would refuse or could
+not create (control characters, a component over NAME_MAX, a path near PATH_MAX), and
 symlinks that point outside the source, to a directory, or nowhere. A symlink to a regular
 file inside the source is archived as that file's content (it comes back as a plain file).
 Another run holding the environment's lock also fails at once with exit 4, naming it.";
@@ -159,7 +161,7 @@ pub enum Error {
         path: PathBuf,
         declared_in: Option<String>,
     },
-    #[error("refusing to back up {}: {why}; no backup was written", .path.display())]
+    #[error("refusing to back up {}: {why}; no backup was written", escape_path(.path))]
     Refused { path: PathBuf, why: String },
     #[error(transparent)]
     Lock(#[from] LockError),

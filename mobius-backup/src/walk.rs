@@ -4,7 +4,7 @@
 
 use crate::Error;
 use mobius_core::app_config::folder_name;
-use mobius_core::backups::{unsafe_entry_name, MANIFEST_NAME};
+use mobius_core::backups::{unrestorable_entry_name, unsafe_entry_name, MANIFEST_NAME};
 use mobius_core::platform::{self, FileId};
 use std::collections::BTreeSet;
 use std::fs::{self, Metadata};
@@ -246,7 +246,10 @@ fn source_folder(src: &Source, canonical: bool) -> Option<String> {
             .to_owned(),
         None => return None,
     };
-    (unsafe_entry_name(&name).is_none() && name != MANIFEST_NAME).then_some(name)
+    (unsafe_entry_name(&name).is_none()
+        && unrestorable_entry_name(&name).is_none()
+        && name != MANIFEST_NAME)
+        .then_some(name)
 }
 
 fn collect_one(
@@ -396,6 +399,11 @@ fn entry_name(prefix: Option<&str>, rel: &Path, name: &mut String) -> Result<(),
     if let Some(why) = unsafe_entry_name(name) {
         return Err(format!(
             "its name is unsafe in a zip ({why}); restore tools refuse such entries, so rename it"
+        ));
+    }
+    if let Some(why) = unrestorable_entry_name(name) {
+        return Err(format!(
+            "a restore could not create it ({why}), so a backup holding it would promise a restore that fails; rename it"
         ));
     }
     if name == MANIFEST_NAME {

@@ -201,6 +201,72 @@ pub fn unsafe_entry_name(name: &str) -> Option<&'static str> {
     None
 }
 
+/// The longest name one path component may have here (`NAME_MAX`), in bytes.
+#[cfg(unix)]
+pub const NAME_MAX: usize = libc::NAME_MAX as usize;
+#[cfg(not(unix))]
+pub const NAME_MAX: usize = 255;
+
+/// The longest path (its terminating NUL included) the system calls accept (`PATH_MAX`).
+#[cfg(unix)]
+pub const PATH_MAX: usize = libc::PATH_MAX as usize;
+#[cfg(not(unix))]
+pub const PATH_MAX: usize = 260;
+
+/// Bytes of a path kept for the directory a restore writes an entry into (the target's real
+/// path, its staging name `.<name>.rollback-<stamp>.staging/` and a source folder): an entry
+/// name longer than `PATH_MAX - STAGING_RESERVE` cannot be restored under any plausible
+/// target, so backup refuses to write it and verify refuses to pass it. A rollback checks
+/// the real staging path as well ([`path_fits`]).
+pub const STAGING_RESERVE: usize = PATH_MAX / 4;
+
+/// Why a restore could not create `name` (a relative entry name, `/`-separated) on this
+/// system, though the name is safe: a control character (0x01-0x1f, 0x7f; NUL is
+/// [`unsafe_entry_name`]'s), a component longer than [`NAME_MAX`] bytes, or a path longer
+/// than `PATH_MAX - STAGING_RESERVE`.
+pub fn unrestorable_entry_name(name: &str) -> Option<String> {
+    if let Some(c) = name.chars().find(|c| c.is_ascii_control() && *c != '\0') {
+        return Some(format!("contains the control character 0x{:02x}", c as u32));
+    }
+    let trimmed = name.strip_suffix('/').unwrap_or(name);
+    if let Some(comp) = trimmed.split('/').find(|c| c.len() > NAME_MAX) {
+        return Some(format!(
+            "a component of {} bytes, more than the {NAME_MAX} a file name may have",
+            comp.len()
+        ));
+    }
+    let max = PATH_MAX - STAGING_RESERVE;
+    if name.len() > max {
+        return Some(format!(
+            "{} bytes long, more than the {max} a restored path may have here (PATH_MAX {PATH_MAX} less {STAGING_RESERVE} for the target and staging directory)",
+            name.len()
+        ));
+    }
+    None
+}
+
+/// Whether `dir` joined with the relative `name` (and a terminating NUL) stays within
+/// [`PATH_MAX`], measured both as given and from `dir`'s real path (whichever is longer).
+pub fn path_fits(dir: &Path, name: &str) -> bool {
+    let given = dir.as_os_str().len();
+    let real = real_len(dir).unwrap_or(given);
+    given.max(real) + 1 + name.len() < PATH_MAX
+}
+
+/// The length of `dir`'s real path; of its nearest existing ancestor's plus the rest when
+/// `dir` does not exist yet (a staging directory is created later).
+fn real_len(dir: &Path) -> Option<usize> {
+    let mut rest = 0usize;
+    let mut cur = dir;
+    loop {
+        if let Ok(real) = std::fs::canonicalize(cur) {
+            return Some(real.as_os_str().len() + rest);
+        }
+        rest += cur.file_name()?.len() + 1;
+        cur = cur.parent()?;
+    }
+}
+
 fn is_windows_reserved(comp: &str) -> bool {
     let stem = comp
         .split('.')
@@ -218,6 +284,23 @@ fn is_windows_reserved(comp: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_a_restore_cannot_create_are_named() {
+        assert_eq!(unrestorable_entry_name("a/b c/\u{fc}.json"), None);
+        assert!(unrestorable_entry_name("a\nb").unwrap().contains("0x0a"));
+        assert!(unrestorable_entry_name("x\x7f/").unwrap().contains("0x7f"));
+        let long = "n".repeat(NAME_MAX + 1);
+        assert!(unrestorable_entry_name(&format!("d/{long}"))
+            .unwrap()
+            .contains("component"));
+        assert_eq!(unrestorable_entry_name(&"n".repeat(NAME_MAX)), None);
+        let deep = vec!["d".repeat(200); PATH_MAX / 201].join("/");
+        assert!(unrestorable_entry_name(&deep).unwrap().contains("PATH_MAX"));
+        let dir = tempfile::tempdir().unwrap();
+        assert!(path_fits(&dir.path().join("not-yet/staging"), "a/b"));
+        assert!(!path_fits(dir.path(), &"d/".repeat(PATH_MAX / 2)));
+    }
 
     const S1: &str = "20261126T120000.000Z";
     const S2: &str = "20261126T120000.001Z";

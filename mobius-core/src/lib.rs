@@ -18,6 +18,7 @@ pub mod platform;
 pub mod records;
 pub mod redact;
 pub mod signal;
+pub mod text;
 pub mod time;
 
 pub use env::EnvName;

@@ -8,9 +8,11 @@ use mobius_core::atomic::{sync_dir, AtomicFile};
 use mobius_core::digest::HashingWriter;
 use mobius_core::platform;
 use serde::Serialize;
+use std::cell::Cell;
 use std::fs::{self, OpenOptions};
-use std::io::{BufWriter, Write};
+use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipWriter};
 
@@ -23,7 +25,7 @@ pub struct FileEntry {
 }
 
 enum Target {
-    Zip(Box<ZipWriter<BufWriter<AtomicFile>>>),
+    Zip(Box<ZipWriter<Quiet>>, Rc<Cell<bool>>),
     Dir { tmp: PathBuf, dest: PathBuf },
 }
 
@@ -39,13 +41,68 @@ const DIR_MODE: u32 = 0o700;
 /// Deflate level 6 (zlib's default, what `gzip -c` uses).
 const LEVEL: i64 = 6;
 
+/// The zip's file, which goes quiet after its first write error or once the bundle is
+/// abandoned: a `ZipWriter` dropped unfinished (also by its own failed `finish`) finalizes
+/// itself, and when that fails (a full disk) the zip crate prints its error's debug text to
+/// stderr after the tool's own one-line error. Such a bundle is never published (`finish`
+/// checks the flag; its `AtomicFile` removes the temporary file), so from then on writes and
+/// seeks succeed without touching the file.
+struct Quiet {
+    inner: BufWriter<AtomicFile>,
+    /// Set by the first write error, or when the bundle is dropped unfinished.
+    abandoned: Rc<Cell<bool>>,
+    /// The position the zip crate believes in once abandoned.
+    pos: u64,
+}
+
+impl Write for Quiet {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.abandoned.get() {
+            self.pos = self.pos.saturating_add(buf.len() as u64);
+            return Ok(buf.len());
+        }
+        let r = self.inner.write(buf);
+        self.abandoned.set(r.is_err());
+        r
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if self.abandoned.get() {
+            return Ok(());
+        }
+        let r = self.inner.flush();
+        self.abandoned.set(r.is_err());
+        r
+    }
+}
+
+impl Seek for Quiet {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        if !self.abandoned.get() {
+            let p = self.inner.seek(to);
+            self.abandoned.set(p.is_err());
+            self.pos = *p.as_ref().unwrap_or(&self.pos);
+            return p;
+        }
+        self.pos = match to {
+            SeekFrom::Start(p) => p,
+            SeekFrom::Current(d) | SeekFrom::End(d) => self.pos.saturating_add_signed(d),
+        };
+        Ok(self.pos)
+    }
+}
+
 impl Bundle {
     pub fn zip(dest: &Path) -> Result<Bundle, Error> {
         let file = AtomicFile::create(dest, FILE_MODE).map_err(|e| Error::io("create", dest, e))?;
+        let abandoned = Rc::new(Cell::new(false));
+        let quiet = Quiet {
+            inner: BufWriter::with_capacity(BUF, file),
+            abandoned: Rc::clone(&abandoned),
+            pos: 0,
+        };
         Ok(Bundle {
-            target: Some(Target::Zip(Box::new(ZipWriter::new(
-                BufWriter::with_capacity(BUF, file),
-            )))),
+            target: Some(Target::Zip(Box::new(ZipWriter::new(quiet)), abandoned)),
             files: Vec::new(),
         })
     }
@@ -86,7 +143,7 @@ impl Bundle {
     {
         let shown = PathBuf::from(name);
         let entry = match self.target.as_mut() {
-            Some(Target::Zip(zip)) => {
+            Some(Target::Zip(zip, _)) => {
                 let opts = SimpleFileOptions::default()
                     .compression_method(CompressionMethod::Deflated)
                     .compression_level(Some(LEVEL))
@@ -141,9 +198,17 @@ impl Bundle {
     /// Publishes the bundle under its final name.
     pub fn finish(mut self) -> Result<(), Error> {
         match self.target.take() {
-            Some(Target::Zip(zip)) => {
-                let buf = zip.finish().map_err(Error::Zip)?;
-                let file = buf
+            Some(Target::Zip(zip, abandoned)) => {
+                let quiet = zip.finish().map_err(Error::Zip)?;
+                if abandoned.get() {
+                    return Err(Error::io(
+                        "write",
+                        quiet.inner.get_ref().dest(),
+                        io::Error::other("an earlier write to it failed"),
+                    ));
+                }
+                let file = quiet
+                    .inner
                     .into_inner()
                     .map_err(|e| Error::io("write", Path::new("bundle"), e.into_error()))?;
                 let dest = file.dest().to_path_buf();
@@ -173,8 +238,15 @@ fn sync_tree(dir: &Path) -> Result<(), Error> {
 impl Drop for Bundle {
     fn drop(&mut self) {
         // The zip's AtomicFile removes its own temporary file; a directory is ours to remove.
-        if let Some(Target::Dir { tmp, .. }) = self.target.take() {
-            let _ = fs::remove_dir_all(tmp);
+        match self.target.take() {
+            Some(Target::Dir { tmp, .. }) => {
+                let _ = fs::remove_dir_all(tmp);
+            }
+            Some(Target::Zip(zip, abandoned)) => {
+                abandoned.set(true);
+                drop(zip);
+            }
+            None => {}
         }
     }
 }

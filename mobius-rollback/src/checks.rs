@@ -7,7 +7,7 @@
 //! on the size, the number of entries and the compression ratio, and entries whose bytes
 //! overlap before any of them is inflated.
 
-use mobius_core::backups::unsafe_entry_name;
+use mobius_core::backups::{unrestorable_entry_name, unsafe_entry_name};
 use mobius_core::records::Problem;
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
@@ -109,6 +109,12 @@ pub fn check_entries(path: &Path, limits: &Limits) -> io::Result<Vec<Problem>> {
                 "unsafe_name",
                 Some(&name),
                 format!("unsafe name: {why}"),
+            ));
+        } else if let Some(why) = unrestorable_entry_name(&name) {
+            out.push(problem(
+                "unrestorable_name",
+                Some(&name),
+                format!("a restore cannot create this name: {why}"),
             ));
         }
         let is_dir = name.ends_with('/');

@@ -15,10 +15,13 @@
 //!    live `backup_sources` of `config/<env>/app.json` decide, never the backup
 //!    ([`places`]);
 //! 3. checks every entry before writing anything (names, duplicates, symlinks and special
-//!    files, size / count / ratio limits, overlapping entries: [`check_entries`]), then
+//!    files, size / count / ratio limits, overlapping entries: [`check_entries`]; an entry
+//!    past the ratio limit or more entries than the count limit are read once, writing
+//!    nothing, against the manifest's sizes and SHA-256, and pass only if they verify), then
 //!    extracts entry by entry into a fresh 0700 staging directory beside each place,
 //!    decompressing each entry once while verification hashes it, creating each file with
-//!    `O_EXCL|O_NOFOLLOW` and the manifest's mode; any problem: the staging trees are
+//!    `O_EXCL|O_NOFOLLOW` and the manifest's permission bits (`& 0o777`: setuid, setgid
+//!    and sticky are never restored, whatever the zip or the manifest says); any problem: the staging trees are
 //!    removed, exit 1, the live trees untouched;
 //! 4. backs the live trees up with mobius-backup's code as `pre-rollback_<env>_<stamp>.zip`
 //!    (a name of its own, so safety backups never push `dhash` backups out of retention;
@@ -191,10 +194,10 @@ pub struct Args {
     /// Refuse a backup whose entries inflate to more than this (e.g. 512MiB, 2GB)
     #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = parse_size)]
     pub max_total_size: u64,
-    /// Refuse a backup with more entries than this
+    /// Refuse a backup with more entries than this, unless every entry verifies against its manifest first
     #[arg(long, value_name = "N", default_value_t = 100_000)]
     pub max_entries: u64,
-    /// Refuse an entry of 1 MiB or more that inflates more than N times its compressed size
+    /// Refuse an entry of 1 MiB or more that inflates more than N times its compressed size, unless every entry verifies against the manifest first
     #[arg(long, value_name = "N", default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_ratio: u64,
     /// Wait this long for another run holding the environment's lock (0s: fail at once)

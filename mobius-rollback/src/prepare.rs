@@ -8,9 +8,10 @@ use crate::extract::{self, Dest, Extractor};
 use crate::places::{self, Place};
 use crate::{io_err, Ctx, Error};
 use mobius_core::app_config::{AppConfig, APP_JSON};
-use mobius_core::backups::Manifest;
+use mobius_core::backups::{path_fits, Manifest, PATH_MAX};
 use mobius_core::platform;
 use mobius_core::records::Problem;
+use mobius_core::text::escape_path;
 use mobius_verify::{Mode, OpenedBackup};
 use std::collections::BTreeMap;
 use std::io;
@@ -72,12 +73,7 @@ impl Ready {
     }
 }
 
-pub fn describe(p: &Problem) -> String {
-    match &p.entry {
-        Some(e) => format!("{} {e:?}: {}", p.kind, p.detail),
-        None => format!("{}: {}", p.kind, p.detail),
-    }
-}
+pub use mobius_core::text::problem_line as describe;
 
 pub fn discard(ctx: &Ctx<'_>, dir: &Path) {
     if let Err(e) = extract::remove_tree(dir) {
@@ -115,16 +111,96 @@ fn same_dir(a: &Path, b: &Path) -> bool {
     }
 }
 
+/// The limits a verified manifest vouches for: an entry that compresses beyond
+/// `--max-ratio` (300 MB of zeros does) and more entries than `--max-entries` (a release
+/// tree may hold more) are refused only if the backup does not verify. `--max-total-size`
+/// is never waived.
+const VOUCHABLE_LIMITS: &[&str] = &["compression_ratio", "too_many_entries"];
+
+/// Reads every entry once without writing anything, against the manifest's sizes and
+/// SHA-256 (the reader stops one byte past an entry's declared size, and all the bytes
+/// inflated stay under `--max-total-size`): the problems found, none when the manifest
+/// vouches for what the zip holds, so the ratio and entry-count limits may be waived.
+fn vouch(ctx: &Ctx<'_>, opened: &OpenedBackup) -> Result<Vec<Problem>, Error> {
+    let dry = vec![Dest {
+        prefix: None,
+        staging: None,
+    }];
+    let ex = Extractor::new(dry, String::new(), 0, ctx.limits.max_total_size);
+    match opened.for_each_entry(usize::from(ctx.args.threads), |m, r| ex.visit(m, r)) {
+        Ok(v) => Ok(v.problems),
+        Err(_) if ex.over_limit.load(Ordering::Relaxed) => Ok(vec![over_total(ctx)]),
+        Err(e) => Err(Error::Verify(e)),
+    }
+}
+
+fn over_total(ctx: &Ctx<'_>) -> Problem {
+    Problem {
+        kind: "too_large".into(),
+        entry: None,
+        detail: format!(
+            "entry check: more than --max-total-size {} bytes inflated",
+            ctx.limits.max_total_size
+        ),
+    }
+}
+
+/// A stamp as long as every real one: a dry run has none, and must measure the same paths.
+const STAMP_SHAPE: &str = "20261126T120000.000Z";
+
+/// Entries whose staged path (the place's real staging directory joined with the name)
+/// would exceed `PATH_MAX`: the file could not be created, so the restore is refused before
+/// it starts, in a dry run too.
+fn too_long_here(opened: &OpenedBackup, places: &[Place], stamp: Option<&str>) -> Vec<Problem> {
+    let mut out = Vec::new();
+    for place in places {
+        let staging = place.paths.staging(stamp.unwrap_or(STAMP_SHAPE));
+        for e in opened.entries() {
+            let Some(rel) = place.relative(&e.name) else {
+                continue;
+            };
+            if !path_fits(&staging, rel) {
+                out.push(Problem {
+                    kind: mobius_verify::kind::UNRESTORABLE_NAME.into(),
+                    entry: Some(e.name.clone()),
+                    detail: format!(
+                        "staged under {} the path would be longer than PATH_MAX ({PATH_MAX} bytes): the restore could not create it",
+                        escape_path(&staging)
+                    ),
+                });
+            }
+        }
+    }
+    out
+}
+
 /// Verifies `backup`, checks it, decides its places and, with `stamp`, extracts it into a
 /// staging tree beside each place. A refusal leaves no staging tree behind.
 pub fn prepare(ctx: &Ctx<'_>, backup: &Path, stamp: Option<&str>) -> Result<Prepared, Error> {
     let opened = OpenedBackup::open(backup, Mode::Deep)?;
     let mut problems = opened.problems();
+    let mut over_limits = Vec::new();
     match check_entries(backup, &ctx.limits) {
-        Ok(p) => problems.extend(p),
+        Ok(p) => {
+            let (vouchable, rest): (Vec<_>, Vec<_>) = p
+                .into_iter()
+                .partition(|p| VOUCHABLE_LIMITS.contains(&p.kind.as_str()));
+            problems.extend(rest);
+            over_limits = vouchable;
+        }
         // Verification has already said that the backup is missing.
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(io_err("read", backup)(e)),
+    }
+    if !over_limits.is_empty() {
+        if problems.is_empty() && opened.manifest().is_some() {
+            problems.extend(vouch(ctx, &opened)?);
+            if !problems.is_empty() {
+                problems.extend(over_limits);
+            }
+        } else {
+            problems.extend(over_limits);
+        }
     }
     let manifest = match (problems.is_empty(), opened.manifest()) {
         (true, Some(m)) => m.clone(),
@@ -187,6 +263,14 @@ pub fn prepare(ctx: &Ctx<'_>, backup: &Path, stamp: Option<&str>) -> Result<Prep
     };
     for p in &places {
         crate::check_target(&p.paths)?;
+    }
+    let too_long = too_long_here(&opened, &places, stamp);
+    if !too_long.is_empty() {
+        return Ok(refused(
+            too_long,
+            sha_of_file(backup),
+            "refused before anything was written",
+        ));
     }
     let capture = match places
         .iter()
@@ -262,16 +346,8 @@ pub fn prepare(ctx: &Ctx<'_>, backup: &Path, stamp: Option<&str>) -> Result<Prep
         Err(e) => {
             discard_all(&ready_places);
             if ex.over_limit.load(Ordering::Relaxed) {
-                let p = Problem {
-                    kind: "too_large".into(),
-                    entry: None,
-                    detail: format!(
-                        "entry check: more than --max-total-size {} bytes inflated",
-                        ctx.limits.max_total_size
-                    ),
-                };
                 return Ok(refused(
-                    vec![p],
+                    vec![over_total(ctx)],
                     sha_of_file(backup),
                     "refused while extracting",
                 ));

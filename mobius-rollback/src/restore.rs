@@ -254,7 +254,12 @@ pub(crate) fn dry_run(ctx: &Ctx<'_>) -> Result<(RollbackRecord, Exit), Error> {
             ("would remove", &c.removed),
         ] {
             for f in list {
-                rep.info(format!("{verb} {f} in {}", p.place.paths.target.display()));
+                // A removed name comes from the live tree, which may hold any bytes.
+                rep.info(format!(
+                    "{verb} {} in {}",
+                    mobius_core::text::escape_str(f),
+                    p.place.paths.target.display()
+                ));
             }
         }
     }

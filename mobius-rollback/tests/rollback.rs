@@ -12,10 +12,6 @@ use mobius_core::{EnvName, Root};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-fn config(root: &Path) -> PathBuf {
-    root.join("config").join(ENV)
-}
-
 /// A root whose live tree holds a few files, and a health URL that answers 200.
 fn setup() -> (tempfile::TempDir, PathBuf, String) {
     let outer = tempfile::tempdir().unwrap();

@@ -16,7 +16,8 @@ use crate::zipfmt::{
 use crate::{Error, Mode};
 use flate2::{Crc, Decompress, FlushDecompress, Status};
 use mobius_core::backups::{
-    sidecar_path, unsafe_entry_name, BackupName, Manifest, MANIFEST_FORMAT, MANIFEST_NAME,
+    sidecar_path, unrestorable_entry_name, unsafe_entry_name, BackupName, Manifest,
+    MANIFEST_FORMAT, MANIFEST_NAME,
 };
 use mobius_core::digest::{hex, parse_sidecar, sidecar_names};
 use mobius_core::records::Problem;
@@ -368,7 +369,7 @@ impl OpenedBackup {
         };
         file.seek(SeekFrom::Start(0)).map_err(io_err)?;
         let f = file.try_clone().map_err(io_err)?;
-        let mut src = Source::new(f, 64 * 1024);
+        let mut src = Source::new(f, 64 * 1024, self.file_len);
         let mut d = Decompress::new(false);
         let mut bytes = Vec::new();
         let slot = Slot {
@@ -739,17 +740,18 @@ impl OpenedBackup {
         if self.mode == Mode::Quick || self.slots.is_empty() {
             return Vec::new();
         }
+        // Saturating: an absurd ZIP64 size is damage reported by the pass, not an overflow.
         let total: u64 = self
             .slots
             .iter()
-            .map(|s| s.central.compressed_size + 64)
-            .sum();
+            .map(|s| s.central.compressed_size.saturating_add(64))
+            .fold(0, u64::saturating_add);
         let target = (total / (threads as u64 * 8)).max(4 * 1024 * 1024);
         let mut out = Vec::new();
         let mut start = 0;
         let mut acc = 0u64;
         for (i, s) in self.slots.iter().enumerate() {
-            acc += s.central.compressed_size + 64;
+            acc = acc.saturating_add(s.central.compressed_size.saturating_add(64));
             if acc >= target {
                 out.push(start..i + 1);
                 start = i + 1;
@@ -858,6 +860,13 @@ fn check_names(entries: &[CentralEntry], problems: &mut Vec<Problem>) -> Vec<Nam
                 format!("unsafe entry name: {why}"),
             ));
             safe = false;
+        } else if let Some(why) = unrestorable_entry_name(name) {
+            problems.push(problem(
+                kind::UNRESTORABLE_NAME,
+                Some(name),
+                format!("a restore cannot create this name: {why}"),
+            ));
+            safe = false;
         }
         if let Some(&first) = exact.get(e.name_raw.as_slice()) {
             problems.push(problem(
@@ -916,13 +925,17 @@ fn check_names(entries: &[CentralEntry], problems: &mut Vec<Problem>) -> Vec<Nam
 struct Source {
     r: BufReader<File>,
     pos: u64,
+    /// The file's length: a position past it (an absurd ZIP64 offset or size) is damage to
+    /// report, never a seek to attempt (which fails with an OS error).
+    len: u64,
 }
 
 impl Source {
-    fn new(f: File, cap: usize) -> Source {
+    fn new(f: File, cap: usize, len: u64) -> Source {
         Source {
             r: BufReader::with_capacity(cap, f),
             pos: 0,
+            len,
         }
     }
 
@@ -1107,6 +1120,17 @@ fn read_entry(
     let push = |out: &mut EntryOutcome, k: &str, detail: String| {
         out.problems.push(problem(k, Some(&name), detail));
     };
+    if c.offset >= src.len {
+        push(
+            &mut out,
+            kind::ZIP_STRUCTURE,
+            format!(
+                "the central directory puts its local header at offset {}, past the end of the file ({} bytes)",
+                c.offset, src.len
+            ),
+        );
+        return Ok(out);
+    }
     src.seek_to(c.offset).map_err(EntryError::Io)?;
     let mut fixed = [0u8; LOCAL_FIXED_LEN];
     if let Err(e) = read_full(src, &mut fixed) {
@@ -1266,6 +1290,17 @@ fn finish_descriptor(
     if local.flags & FLAG_DESCRIPTOR == 0 {
         return Ok(Some(data_end));
     }
+    if data_end >= src.len {
+        problems.push(problem(
+            kind::ZIP_STRUCTURE,
+            Some(&c.display_name()),
+            format!(
+                "the entry's data would end at offset {data_end}, past the end of the file ({} bytes)",
+                src.len
+            ),
+        ));
+        return Ok(None);
+    }
     src.seek_to(data_end).map_err(EntryError::Io)?;
     let zip64 = zipfmt::parse_extra(lextra)
         .map(|f| f.iter().any(|(id, _)| *id == 0x0001))
@@ -1338,7 +1373,7 @@ impl<'b> Worker<'b> {
         };
         if self.src.is_none() {
             let f = File::open(&b.path).map_err(io_err)?;
-            self.src = Some(Source::new(f, READ_BUFFER));
+            self.src = Some(Source::new(f, READ_BUFFER, b.file_len));
             self.scratch = vec![0u8; DRAIN_BUFFER];
         }
         let Some(src) = self.src.as_mut() else {

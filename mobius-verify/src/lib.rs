@@ -14,8 +14,11 @@
 //!   fails).
 //! - Every entry's bytes match its CRC-32, its declared size, the manifest's size and
 //!   SHA-256, and its mode matches the manifest's; no entry is missing or extra; no name is
-//!   unsafe ([`mobius_core::backups::unsafe_entry_name`]), duplicated (also up to case), or a
+//!   unsafe ([`mobius_core::backups::unsafe_entry_name`]), impossible to create here
+//!   ([`mobius_core::backups::unrestorable_entry_name`]), duplicated (also up to case), or a
 //!   file used as a directory.
+//! - Structure values that point past the file (an absurd ZIP64 offset or size) are
+//!   `zip_structure` problems, never an I/O error.
 //!
 //! Bytes no reader gives a meaning to are covered by the sidecar only: the central header's
 //! "version made by" low byte, its internal attributes, the DOS half of its external
@@ -414,10 +417,7 @@ fn report_backup(reporter: &Reporter, rec: &VerifyRecord, v: &Verified) {
         return;
     }
     let n = rec.problems.len();
-    let describe = |p: &mobius_core::records::Problem| match &p.entry {
-        Some(e) => format!("{} {e:?}: {}", p.kind, p.detail),
-        None => format!("{}: {}", p.kind, p.detail),
-    };
+    let describe = mobius_core::text::problem_line;
     reporter.error(format!(
         "FAILED {}: {n} problem{}; first: {}",
         rec.path,

@@ -40,6 +40,9 @@ pub mod kind {
     /// Absolute, `..`, backslash, drive letter, NUL, Windows device name (see
     /// `mobius_core::backups::unsafe_entry_name`).
     pub const UNSAFE_NAME: &str = "unsafe_name";
+    /// A name a restore cannot create here: a control character, a component over
+    /// `NAME_MAX` bytes or a path too long (see `mobius_core::backups::unrestorable_entry_name`).
+    pub const UNRESTORABLE_NAME: &str = "unrestorable_name";
     /// The entry name is not UTF-8.
     pub const NAME_ENCODING: &str = "name_encoding";
     /// Two entries with the same name.

@@ -221,6 +221,11 @@ pub fn real_backup(root: &Path) -> PathBuf {
 
 // ---- trees ----
 
+/// The live `config/<env>` of `root`.
+pub fn config(root: &Path) -> PathBuf {
+    root.join("config").join(ENV)
+}
+
 /// Every path under `dir` with its type, mode and content.
 pub type Snapshot = BTreeMap<String, (char, u32, Vec<u8>)>;
 

@@ -1,0 +1,73 @@
+//! Entry and file names as they may be printed: a name comes from an archive or a tree
+//! someone else wrote, and its bytes must not reach a terminal or a log line as they are
+//! (a newline forges a second line, an escape sequence rewrites the screen).
+
+use std::fmt::Write as _;
+
+/// `name` with every control character (0x00-0x1f, 0x7f), backslash and byte that is not
+/// UTF-8 written as `\xNN`; everything else (printable ASCII, other Unicode) as it is.
+/// The result is one line, and two different names never escape to the same text.
+pub fn escape_name(name: &[u8]) -> String {
+    let mut out = String::with_capacity(name.len());
+    for chunk in name.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if c.is_ascii_control() || c == '\\' {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            } else {
+                out.push(c);
+            }
+        }
+        for b in chunk.invalid() {
+            let _ = write!(out, "\\x{b:02x}");
+        }
+    }
+    out
+}
+
+/// [`escape_name`] of a `str`.
+pub fn escape_str(name: &str) -> String {
+    escape_name(name.as_bytes())
+}
+
+/// A problem as one printed line: `kind "entry": detail`, the entry name escaped.
+pub fn problem_line(p: &crate::records::Problem) -> String {
+    match &p.entry {
+        Some(e) => format!("{} \"{}\": {}", p.kind, escape_str(e), p.detail),
+        None => format!("{}: {}", p.kind, p.detail),
+    }
+}
+
+/// [`escape_name`] of a path's bytes (on Windows, of its lossy UTF-8 form).
+pub fn escape_path(path: &std::path::Path) -> String {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        escape_name(path.as_os_str().as_bytes())
+    }
+    #[cfg(not(unix))]
+    {
+        escape_str(&path.to_string_lossy())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn controls_backslashes_and_bad_bytes_are_escaped() {
+        assert_eq!(escape_name(b"a/b c.json"), "a/b c.json");
+        assert_eq!(escape_name("\u{fc}ber".as_bytes()), "\u{fc}ber");
+        assert_eq!(escape_name(b"x\ny\x1b[2J\x7f"), "x\\x0ay\\x1b[2J\\x7f");
+        assert_eq!(escape_name(b"a\\x0a"), "a\\x5cx0a");
+        assert_eq!(escape_name(b"bad\xff\xfe"), "bad\\xff\\xfe");
+        assert_eq!(escape_str("nul\0"), "nul\\x00");
+        assert_eq!(escape_path(std::path::Path::new("d/a\tb")), "d/a\\x09b");
+        let p = crate::records::Problem {
+            kind: "unrestorable_name".into(),
+            entry: Some("a\nb".into()),
+            detail: "why".into(),
+        };
+        assert_eq!(problem_line(&p), "unrestorable_name \"a\\x0ab\": why");
+    }
+}
