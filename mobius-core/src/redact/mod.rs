@@ -231,6 +231,20 @@ fn redact_string(s: &str) -> Cow<'_, str> {
     }
 }
 
+/// A record with every string in it redacted as in [`redact_value`] (through its JSON form).
+/// Meant for records whose field names are not secret-like: a field whose redacted value no
+/// longer fits its type keeps the record as it was, strings and all, so a record type with
+/// such a field must redact that field itself.
+pub fn redact_record<T: serde::Serialize + serde::de::DeserializeOwned>(rec: T) -> T {
+    let Ok(mut v) = serde_json::to_value(&rec) else {
+        return rec;
+    };
+    if !redact_value(&mut v) {
+        return rec;
+    }
+    serde_json::from_value(v).unwrap_or(rec)
+}
+
 /// Redacts one line of a JSON-lines file: a JSON line is parsed, redacted and re-serialized
 /// (only when something changed; otherwise the line is returned as is, byte for byte); any
 /// other line is redacted as text.
