@@ -319,7 +319,7 @@ fn redact_key_values(text: &str) -> Cow<'_, str> {
     replace_ranges(text, &ranges)
 }
 
-/// An XML tag opening at `i` (`<` or `&lt;`): (length of the opener, whether it is `&lt;`).
+/// The length of an XML tag opener (`<` or `&lt;`) at `i`.
 fn tag_open_at(b: &[u8], i: usize) -> Option<usize> {
     if b[i] == b'<' {
         Some(1)
@@ -330,6 +330,7 @@ fn tag_open_at(b: &[u8], i: usize) -> Option<usize> {
     }
 }
 
+/// The length of an XML tag closer (`>` or `&gt;`) at `i`.
 fn tag_close_at(b: &[u8], i: usize) -> Option<usize> {
     if b[i] == b'>' {
         Some(1)
