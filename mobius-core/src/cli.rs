@@ -119,7 +119,10 @@ impl Reporter {
         self.emit(msg.as_ref());
     }
 
+    /// Every message is redacted on its way out: messages quote URLs, headers and lines of
+    /// input, and stderr lands in CI logs and monitor logs.
     fn emit(&self, msg: &str) {
+        let msg = crate::redact::redact_lines(msg);
         let _ = writeln!(std::io::stderr().lock(), "{}: {}", self.tool, msg);
     }
 }

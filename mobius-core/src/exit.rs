@@ -80,7 +80,13 @@ pub fn finish<E: ToolError + 'static>(tool: &str, result: Result<Exit, E>) -> ! 
             if is_broken_pipe_error(&err) {
                 Exit::Success
             } else {
-                let _ = writeln!(std::io::stderr(), "{tool}: {}", error_chain(&err));
+                // Error text quotes inputs (URLs, lines, headers): it leaves redacted.
+                let msg = error_chain(&err);
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "{tool}: {}",
+                    crate::redact::redact_lines(&msg)
+                );
                 err.exit()
             }
         }

@@ -88,6 +88,10 @@ pub fn append(
     outcome: &str,
     details: Value,
 ) -> Result<Appended, HistoryError> {
+    // The history is shared (exported, notified from, read by people): no secret in it,
+    // whichever tool's details these are.
+    let mut details = details;
+    crate::redact::redact_value(&mut details);
     let path = root.history_file(env);
     append_to(&path, env, action, outcome, details).map_err(|source| HistoryError::Io {
         path: path.clone(),

@@ -37,7 +37,8 @@ impl<W: Write> CsvOut<W> {
     {
         let cells: Vec<String> = fields
             .into_iter()
-            .map(|f| safe(f.as_ref()).into_owned())
+            // Cells come from history details and verify problems: redacted first.
+            .map(|f| safe(&mobius_core::redact::redact_text(f.as_ref())).into_owned())
             .collect();
         self.inner.write_record(&cells).map_err(csv_io)
     }

@@ -13,7 +13,10 @@ use mobius_core::digest::{sha256_file, sha256_hex, write_sidecar};
 use mobius_core::history::{self, verify_chain, ChainReport};
 use mobius_core::jsonl::JsonlWriter;
 use mobius_core::records::{Event, ExportRecord, Record};
-use mobius_core::redact::{redact_json_line, redact_text, redact_value, REDACTED};
+use mobius_core::redact::{
+    redact_document, redact_json_line, redact_lines, redact_text, redact_value, LineRedactor,
+    REDACTED,
+};
 use mobius_core::time::{millis, rfc3339, rfc3339_millis, unique_file_stamp};
 use mobius_core::{EnvName, Exit, Root};
 use serde_json::{json, Value};
@@ -258,6 +261,8 @@ fn copy_lines(
     let mut r = BufReader::with_capacity(256 * 1024, file);
     let mut buf = Vec::with_capacity(1024);
     let mut n = 0u64;
+    // Secrets spanning lines (a PEM key, an XML element) need the previous lines' state.
+    let mut lines = LineRedactor::default();
     loop {
         buf.clear();
         let got = r
@@ -278,7 +283,7 @@ fn copy_lines(
         let red = if json_lines {
             redact_json_line(&text)
         } else {
-            redact_text(&text)
+            lines.line(&text)
         };
         let res = w.write_all(red.as_bytes()).and_then(|()| {
             if terminated {
@@ -546,27 +551,11 @@ fn export_smoke(bundle: &mut Bundle, runs: &[SmokeRun]) -> Result<(), Error> {
 fn export_config(bundle: &mut Bundle, env: &EnvName, files: &[ConfigFile]) -> Result<(), Error> {
     for f in files {
         let entry = format!("config/{env}/{}", f.rel);
-        let is_json = f.rel.ends_with(".json");
-        if is_json {
-            let bytes = fs::read(&f.path).map_err(|e| Error::io("read", &f.path, e))?;
-            if let Ok(mut v) = serde_json::from_slice::<Value>(&bytes) {
-                // Unchanged files go out byte for byte; redacted ones are re-serialized.
-                let out = if redact_value(&mut v) {
-                    let mut s = serde_json::to_vec_pretty(&v)
-                        .map_err(|e| Error::io("serialize", &f.path, io::Error::other(e)))?;
-                    s.push(b'\n');
-                    s
-                } else {
-                    bytes
-                };
-                bundle.add(&entry, f.size, |w| {
-                    w.write_all(&out).map_err(werr("config"))
-                })?;
-                continue;
-            }
-        }
+        let bytes = fs::read(&f.path).map_err(|e| Error::io("read", &f.path, e))?;
+        // Any format, parsed or not; a file without secrets goes out byte for byte.
+        let out = redact_document(&f.rel, &bytes);
         bundle.add(&entry, f.size, |w| {
-            copy_lines(&f.path, w, is_json, |_| {}).map(|_| ())
+            w.write_all(&out).map_err(werr("config"))
         })?;
     }
     Ok(())
@@ -828,12 +817,14 @@ fn write_bundle(
         deployments,
         backups_failing,
     );
+    // It quotes history problems and paths: redacted like every other file.
+    let summary = redact_lines(&summary).into_owned();
     bundle.add("SUMMARY.txt", 0, |w| {
         w.write_all(summary.as_bytes()).map_err(werr("SUMMARY.txt"))
     })?;
 
     let files: Vec<FileEntry> = bundle.files().to_vec();
-    let manifest = json!({
+    let mut manifest = json!({
         "format": FORMAT,
         "tool": TOOL,
         "tool_version": mobius_core::VERSION,
@@ -862,10 +853,11 @@ fn write_bundle(
         "missing": plan.missing,
         "omitted": plan.omitted,
         "redaction": format!(
-            "values of keys named like password, secret, token, api_key, private_key, credentials, webhook, authorization, and URL userinfo, replaced by {REDACTED} in every file"
+            "mobius_core::redact in every file: values of secret-named keys (password, secret, token, api_key, private_key, credentials, webhook, auth, cookie, session, ...) in JSON, YAML (block scalars too), INI/.env and XML, whole Authorization/Cookie header values, Bearer tokens, URL userinfo, PEM private keys and key files, replaced by {REDACTED}; files that do not parse line by line"
         ),
         "files": files,
     });
+    redact_value(&mut manifest);
     let mut manifest_bytes = serde_json::to_vec_pretty(&manifest)
         .map_err(|e| Error::io("serialize", Path::new("MANIFEST.json"), io::Error::other(e)))?;
     manifest_bytes.push(b'\n');

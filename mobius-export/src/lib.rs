@@ -60,8 +60,11 @@ into <out>/lcm_<env>_<UTC stamp>.zip (+ .zip.sha256: `sha256sum -c` checks it) o
 --format dir, a directory. MANIFEST.json lists every file's SHA-256 and size, the period,
 the tool version, the chain status and missing inputs; SUMMARY.txt says the same for
 people, the chain status first. Secrets never leave: values of keys named like password,
-secret, token, api_key, private_key, credentials, webhook, authorization, and the userinfo
-of URLs (scheme://user:pass@host) become ***REDACTED*** in every exported file. CSV cells
+secret, token, api_key, private_key, credentials, webhook, auth, cookie, session (in JSON,
+YAML incl. block scalars, INI/.env, XML, and line by line in files that do not parse), whole
+Authorization/Cookie header values, Bearer tokens, the userinfo of URLs
+(scheme://user:pass@host) and PEM private keys become ***REDACTED*** in every exported
+file; key files (*.key, *.p12, id_rsa, ...) are exported as ***REDACTED*** only. CSV cells
 starting with = + - @ tab or CR are prefixed with ' (spreadsheet formula injection).
 Missing inputs are stated, not fatal. A broken history chain is reported, exit 1, and the
 bundle is still written. Records an `export` event and prints one line:

@@ -23,6 +23,7 @@ use mobius_core::cli::{CommonArgs, Reporter};
 use mobius_core::exit::{Exit, ToolError};
 use mobius_core::jsonl::JsonlError;
 use mobius_core::records::{Decision, Record, Verdict};
+use mobius_core::redact::redact_text;
 use mobius_core::EnvName;
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
@@ -235,6 +236,7 @@ struct Output<W: Write> {
 
 impl<W: Write> Output<W> {
     fn emit(&mut self, v: Verdict) -> io::Result<()> {
+        let v = redacted(v);
         serde_json::to_writer(&mut self.buf, &Record::Verdict(v)).map_err(io::Error::other)?;
         self.buf.push(b'\n');
         if self.buf.len() >= 64 * 1024 {
@@ -331,6 +333,14 @@ pub fn run(args: &Args, input: impl Read, output: impl Write) -> Result<Exit, Er
         Decision::Rollback => Exit::Bad,
         Decision::Inconclusive | Decision::Continue => Exit::Inconclusive,
     })
+}
+
+/// A verdict as it leaves: its reason and target quote sample targets and details, which
+/// may come from a probe that did not redact them.
+fn redacted(mut v: Verdict) -> Verdict {
+    v.reason = redact_text(&v.reason).into_owned();
+    v.target = redact_text(&v.target).into_owned();
+    v
 }
 
 fn report(reporter: &Reporter, v: &Verdict) {

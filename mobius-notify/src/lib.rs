@@ -14,7 +14,9 @@ use mobius_core::cli::CommonArgs;
 use mobius_core::exit::EXIT_CODE_HELP;
 use mobius_core::jsonl::JsonlWriter;
 use mobius_core::records::{Event, NotificationRecord, Record};
-use mobius_core::redact::{redact_text, REDACTED};
+use mobius_core::redact::{
+    is_secret_key, redact_json_line, redact_lines, redact_text, redact_value, REDACTED,
+};
 use mobius_core::{EnvName, Exit, ToolError};
 use render::{Context, RenderError};
 use serde_json::Value;
@@ -424,7 +426,22 @@ fn scrub(msg: &str, secret: Option<&str>) -> String {
             }
         }
     }
-    redact_text(&s).into_owned()
+    redact_lines(&s).into_owned()
+}
+
+/// The message as it is sent: no webhook URL, and the shared redaction rules over the JSON
+/// body (parsed) or the mail's subject and body (line by line).
+fn redact_rendered(r: Rendered, secret: Option<&str>) -> Rendered {
+    match r {
+        Rendered::Json(body) => {
+            let body = scrub(&body, secret);
+            Rendered::Json(redact_json_line(&body).into_owned())
+        }
+        Rendered::Email { subject, body } => Rendered::Email {
+            subject: scrub(&subject, secret),
+            body: scrub(&body, secret),
+        },
+    }
 }
 
 fn env_var(name: &str) -> Option<String> {
@@ -563,11 +580,30 @@ pub fn run(args: &Args, stdin: &mut dyn Read, out: &mut dyn Write) -> Result<Exi
     });
     let (template, template_label) = load_template(dir.as_deref(), channel, &args.template)?;
     reporter.detail(format!("template: {template_label}"));
+    // What is sent leaves the machine: the event and the values are redacted before they
+    // are rendered, and the rendering again after (a template can spell a secret too).
+    let mut event = event;
+    redact_value(&mut event);
+    let vars: Vec<(String, String)> = args
+        .vars
+        .iter()
+        .map(|(k, v)| {
+            let v = if is_secret_key(k) {
+                REDACTED.to_owned()
+            } else {
+                redact_text(v).into_owned()
+            };
+            (k.clone(), v)
+        })
+        .collect();
     let ctx = Context {
         event: &event,
-        vars: &args.vars,
+        vars: &vars,
     };
-    let rendered = render(channel, &template, &template_label, &ctx)?;
+    let rendered = redact_rendered(
+        render(channel, &template, &template_label, &ctx)?,
+        secret.as_deref(),
+    );
 
     let env = args
         .env

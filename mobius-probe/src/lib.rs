@@ -21,6 +21,7 @@ use clap::Parser;
 use mobius_core::cli::{CommonArgs, Reporter};
 use mobius_core::jsonl::JsonlWriter;
 use mobius_core::records::{Record, Sample};
+use mobius_core::redact::redact_text;
 use mobius_core::{signal, EnvName, Exit, ToolError};
 use std::io::Write;
 use std::path::PathBuf;
@@ -428,10 +429,13 @@ fn sample(seq: u64, target: &Target, d: Done) -> Sample {
         }
         None => Metrics::default(),
     };
+    // Samples land in monitor logs and exports: no userinfo in the target, no secret echoed
+    // back in the detail.
+    let detail = redact_text(&detail).into_owned();
     Sample {
         seq,
         ts: mobius_core::time::rfc3339(ts),
-        target: target.url.clone(),
+        target: redact_text(&target.url).into_owned(),
         ok: outcome.ok,
         status: outcome.status,
         latency_ms: outcome.latency_ms,

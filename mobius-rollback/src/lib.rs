@@ -459,6 +459,9 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<Exit, Error> {
 
 fn emit(out: &mut dyn Write, mut rec: RollbackRecord) -> Result<(), Error> {
     rec.problems.truncate(mobius_verify::MAX_PROBLEMS);
+    // Health URLs (userinfo) and error texts leave redacted: the record lands in monitor
+    // logs, CI logs and notifications.
+    let rec = mobius_core::redact::redact_record(rec);
     JsonlWriter::new(out)
         .write(&Record::Rollback(rec))
         .map_err(Error::Output)

@@ -37,7 +37,6 @@
 
 pub mod exec;
 pub mod junit;
-pub mod redact;
 pub mod spec;
 
 use clap::Parser;
@@ -45,10 +44,10 @@ use mobius_core::cli::{CommonArgs, Reporter};
 use mobius_core::history::HistoryError;
 use mobius_core::jsonl::JsonlWriter;
 use mobius_core::records::{Record, SmokeCheck, SmokeFailure, SmokeSummary};
+use mobius_core::redact::{is_secret_key, Redactor};
 use mobius_core::{EnvName, Exit, ToolError};
-use redact::{is_secret_name, Redactor};
 use spec::{Check, Plan, Spec};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{mpsc, Arc, Mutex};
@@ -79,8 +78,12 @@ const SPEC_HELP: &str = r#"Spec (JSON; config/<ENV>/smoke.json unless --spec):
 Variables: {{name}} in paths, URLs, header values, bodies and expected values (not in regexes),
   from --var name=VALUE, --secret name=VALUE, the environment (MOBIUS_VAR_name), or a capture
   of another check. A variable nobody defines is exit 3, naming it.
-Secrets: --secret values, and every variable whose name contains token, password or secret
-  (captures too), are written as *** in records, messages and the JUnit report. Prefer
+Secrets: --secret values, every variable whose name is secret-like (token, password, secret,
+  api_key/apikey, credential, auth, cookie, session, ...: mobius_core::redact's one list) or
+  that a secret-like header uses (Authorization: Bearer {{t}}), captures too, and literal
+  values of secret-like headers, are written as *** in records, messages and the JUnit
+  report; the shared redaction rules (whole Authorization/Cookie values, URL userinfo,
+  secret-named keys in echoed bodies) run on all of it as well. Prefer
   MOBIUS_VAR_name over --secret on shared hosts: arguments are visible in `ps`.
 Output: one line per check in spec order, then the summary:
   {"type":"smoke_check","name":"health","ok":false,"method":"GET","url":"http://127.0.0.1:8080/health",
@@ -245,6 +248,36 @@ fn app_origin(root: &mobius_core::Root, env: &EnvName) -> Result<Option<String>,
     }
 }
 
+/// Whether a variable's value is a secret: a secret-like name (the one list of
+/// [`is_secret_key`]), or used in the value of a secret-like header.
+fn is_secret_name(used_in_secret_headers: &BTreeSet<String>, name: &str) -> bool {
+    is_secret_key(name) || used_in_secret_headers.contains(name)
+}
+
+/// The variables that secret-like headers (`Authorization`, `X-API-Key`, `Cookie`, ...) use,
+/// whatever their names; the literal words of those headers' values (a token written into
+/// the spec) go into `redactor`, but for the scheme word (`Bearer`).
+fn secret_header_vars(spec: &Spec, redactor: &mut Redactor) -> BTreeSet<String> {
+    const SCHEMES: &[&str] = &["bearer", "basic", "token", "digest", "negotiate", "ntlm"];
+    let mut names = BTreeSet::new();
+    for c in &spec.checks {
+        for (header, value) in &c.headers {
+            if !is_secret_key(header) {
+                continue;
+            }
+            names.extend(spec::template_names(value).into_iter().map(str::to_owned));
+            if let Ok(literal) = spec::substitute(value, &|_| Some(" ".to_owned())) {
+                for word in literal.split_whitespace() {
+                    if !SCHEMES.contains(&word.to_ascii_lowercase().as_str()) {
+                        redactor.add(word);
+                    }
+                }
+            }
+        }
+    }
+    names
+}
+
 /// The redacted form of a record: what leaves the process.
 fn redacted(c: &SmokeCheck, r: &Redactor) -> SmokeCheck {
     SmokeCheck {
@@ -307,6 +340,8 @@ type Done = (usize, u32, exec::Attempt);
 
 struct RunOptions<'a> {
     reporter: &'a Reporter,
+    /// Variables used in secret-like headers (see [`secret_header_vars`]).
+    secret_vars: &'a BTreeSet<String>,
     jobs: usize,
     retry: u32,
     retry_interval: Duration,
@@ -416,7 +451,7 @@ fn run_checks(
             let ok = last.ok();
             if ok {
                 for (var, value) in &last.captures {
-                    if is_secret_name(var) {
+                    if is_secret_name(opts.secret_vars, var) {
                         redactor.add(value);
                     }
                     values.insert(var.clone(), value.clone());
@@ -511,9 +546,6 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<Exit, Error> {
     let mut redactor = Redactor::default();
     let mut values: BTreeMap<String, String> = BTreeMap::new();
     for (name, value) in &cli_vars {
-        if is_secret_name(name) {
-            redactor.add(value);
-        }
         values.insert(name.clone(), value.clone());
     }
     for (name, value) in &cli_secrets {
@@ -543,6 +575,12 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<Exit, Error> {
         msg,
     };
     let spec = spec::parse(&text).map_err(|e| spec_err(e.0))?;
+    let secret_vars = secret_header_vars(&spec, &mut redactor);
+    for (name, value) in &cli_vars {
+        if is_secret_name(&secret_vars, name) {
+            redactor.add(value);
+        }
+    }
 
     // The environment is read here, once, and only for names the spec uses.
     let env_value = |name: &str| std::env::var(format!("MOBIUS_VAR_{name}")).ok();
@@ -554,7 +592,7 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<Exit, Error> {
         for name in c.uses() {
             if !values.contains_key(&name) && !plan.captured_by.contains_key(&name) {
                 if let Some(v) = env_value(&name) {
-                    if is_secret_name(&name) {
+                    if is_secret_name(&secret_vars, &name) {
                         redactor.add(&v);
                     }
                     values.insert(name, v);
@@ -637,6 +675,7 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<Exit, Error> {
     };
     let opts = RunOptions {
         reporter: &reporter,
+        secret_vars: &secret_vars,
         jobs: args.jobs as usize,
         retry: args.retry,
         retry_interval: args.retry_interval,

@@ -88,9 +88,15 @@ log_file="$log_dir/${env}_${stamp}.jsonl"
 
 if [[ "$MOBIUS_DRY_RUN" == 1 ]]; then
   log "dry run: would monitor $env for $duration every $interval (timeout $timeout)"
-  log "dry run: $probe --env $env --interval $interval --duration $duration --timeout $timeout ${urls[*]:-} | tee $log_file | $judge --follow --duration $duration --env $env"
+  # URLs and commands are not shown: a URL may carry userinfo, a --restart-cmd a token; the
+  # binaries redact what they print, these lines would not (the flags' names say enough).
+  given=""
+  for ((i = 0; i < ${#urls[@]}; i += 2)); do given+=" ${urls[i]} ..."; done
+  log "dry run: $probe --env $env --interval $interval --duration $duration --timeout $timeout$given | tee $log_file | $judge --follow --duration $duration --env $env"
   if ((auto_rollback)); then
-    log "dry run: on a rollback verdict: $rollback_script --backup $backup --env $env ${rollback_args[*]:-}"
+    given=""
+    for ((i = 0; i < ${#rollback_args[@]}; i += 2)); do given+=" ${rollback_args[i]} ..."; done
+    log "dry run: on a rollback verdict: $rollback_script --backup $backup --env $env$given"
   fi
   exit 0
 fi
