@@ -315,3 +315,81 @@ impl Drop for RealService {
         self.stop();
     }
 }
+
+/// The SMTP server behind [`Smtpd`]: Python's aiosmtpd, appending each mail as a JSON line.
+const SMTP_SERVER: &str = r#"
+import json, sys
+from aiosmtpd.controller import Controller
+out, port = sys.argv[1], int(sys.argv[2])
+class Save:
+    async def handle_DATA(self, server, session, envelope):
+        with open(out, "a") as f:
+            f.write(json.dumps({"from": envelope.mail_from, "to": envelope.rcpt_tos,
+                                "helo": session.host_name,
+                                "data": envelope.original_content.decode("utf-8")}) + "\n")
+        return "250 Message accepted for delivery"
+c = Controller(Save(), hostname="127.0.0.1", port=port)
+c.start()
+print("ready", flush=True)
+sys.stdin.read()
+c.stop()
+"#;
+
+/// A real SMTP server on 127.0.0.1 (Python's aiosmtpd, which .ci/run installs: tests never
+/// install anything), saving each mail it accepts into `out` as a JSON line with `from`, `to`,
+/// `helo` and `data`; stopped on drop.
+pub struct Smtpd {
+    child: Child,
+    pub port: u16,
+    pub out: PathBuf,
+}
+
+impl Smtpd {
+    pub fn start(out: &Path) -> Smtpd {
+        let have = Command::new("python3")
+            .args(["-c", "import aiosmtpd.controller"])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(
+            have,
+            "python3 with aiosmtpd is needed for the SMTP tests (.ci/run installs it: pip install aiosmtpd)"
+        );
+        let port = free_port();
+        let mut child = Command::new("python3")
+            .args(["-c", SMTP_SERVER])
+            .arg(out)
+            .arg(port.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "ready", "aiosmtpd did not start");
+        Smtpd {
+            child,
+            port,
+            out: out.to_path_buf(),
+        }
+    }
+
+    /// The mails accepted so far.
+    pub fn received(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&self.out)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+}
+
+impl Drop for Smtpd {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

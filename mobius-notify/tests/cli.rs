@@ -8,8 +8,7 @@ use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Stdio};
-use std::sync::Once;
+use std::process::Stdio;
 use std::thread::JoinHandle;
 
 const SECRET: &str = "T0PSECRETxyz987";
@@ -393,98 +392,13 @@ fn dry_run_takes_the_last_history_event_of_env() {
     assert_eq!(record(&out.stdout).subject.as_deref(), Some("ours staging"));
 }
 
-static AIOSMTPD: Once = Once::new();
-
-fn ensure_aiosmtpd() {
-    let have = || {
-        std::process::Command::new("python3")
-            .args(["-c", "import aiosmtpd.controller"])
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    AIOSMTPD.call_once(|| {
-        if !have() {
-            let _ = std::process::Command::new("python3")
-                .args(["-m", "pip", "install", "--quiet", "aiosmtpd"])
-                .status();
-        }
-    });
-    assert!(
-        have(),
-        "python3 with aiosmtpd is needed for the SMTP test (pip install aiosmtpd; .ci/run does)"
-    );
-}
-
-const SMTP_SERVER: &str = r#"
-import json, sys, time
-from aiosmtpd.controller import Controller
-out, port = sys.argv[1], int(sys.argv[2])
-class Save:
-    async def handle_DATA(self, server, session, envelope):
-        with open(out, "a") as f:
-            f.write(json.dumps({"from": envelope.mail_from, "to": envelope.rcpt_tos,
-                                "helo": session.host_name,
-                                "data": envelope.original_content.decode("utf-8")}) + "\n")
-        return "250 Message accepted for delivery"
-c = Controller(Save(), hostname="127.0.0.1", port=port)
-c.start()
-print("ready", flush=True)
-sys.stdin.read()
-c.stop()
-"#;
-
-struct Smtpd {
-    child: Child,
-    port: u16,
-    out: std::path::PathBuf,
-}
-
-impl Smtpd {
-    fn start(dir: &Path) -> Smtpd {
-        ensure_aiosmtpd();
-        let port = {
-            let l = TcpListener::bind("127.0.0.1:0").unwrap();
-            l.local_addr().unwrap().port()
-        };
-        let out = dir.join("received.jsonl");
-        let mut child = std::process::Command::new("python3")
-            .args(["-c", SMTP_SERVER])
-            .arg(&out)
-            .arg(port.to_string())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert_eq!(line.trim(), "ready", "aiosmtpd did not start");
-        Smtpd { child, port, out }
-    }
-
-    fn received(&self) -> Vec<Value> {
-        std::fs::read_to_string(&self.out)
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
-}
-
-impl Drop for Smtpd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use mobius_tests::Smtpd;
 
 #[test]
 fn email_goes_through_a_real_smtp_server_with_dot_stuffing() {
     let dir = tempfile::tempdir().unwrap();
     let ev = write_event(dir.path());
-    let smtpd = Smtpd::start(dir.path());
+    let smtpd = Smtpd::start(&dir.path().join("received.jsonl"));
     let url = format!("smtp://127.0.0.1:{}", smtpd.port);
     let out = notify()
         .args(["--channel", "email", "--template", "rolled_back", "--event"])
