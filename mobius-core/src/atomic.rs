@@ -28,8 +28,11 @@ pub struct AtomicFile {
 
 impl AtomicFile {
     /// Creates the temporary file for `dest` with exactly `mode` (the umask is not applied:
-    /// backups hold secrets and must be 0600 whatever the caller's umask).
+    /// backups hold secrets and must be 0600 whatever the caller's umask). Refused when
+    /// `dest` is a symlink, FIFO, device or directory: the commit would silently replace
+    /// whatever someone planted there.
     pub fn create(dest: &Path, mode: u32) -> io::Result<AtomicFile> {
+        crate::fsafe::check_output(dest)?;
         let dir = parent_dir(dest);
         let name = dest
             .file_name()

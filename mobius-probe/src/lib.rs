@@ -176,10 +176,12 @@ pub fn targets(args: &Args) -> Result<Vec<Target>, Error> {
             .as_ref()
             .ok_or_else(|| Error::Usage("give --url URL or --env ENV".into()))?;
         let path = mobius_core::app_config::app_json_path(&args.common.root(), env);
-        let bytes = std::fs::read(&path).map_err(|source| Error::ConfigRead {
-            path: path.clone(),
-            source,
-        })?;
+        let bytes = mobius_core::fsafe::read_input(&path, mobius_core::fsafe::Kind::Text).map_err(
+            |source| Error::ConfigRead {
+                path: path.clone(),
+                source,
+            },
+        )?;
         let bad = |msg: String| Error::ConfigParse {
             path: path.clone(),
             msg,
@@ -226,7 +228,8 @@ fn agent_config(args: &Args) -> Result<ureq::config::Config, Error> {
             path: path.clone(),
             msg,
         };
-        let pem = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+        let pem = mobius_core::fsafe::read_input(path, mobius_core::fsafe::Kind::Text)
+            .map_err(|e| bad(e.to_string()))?;
         let mut certs = Vec::new();
         for item in ureq::tls::parse_pem(&pem) {
             if let ureq::tls::PemItem::Certificate(c) = item.map_err(|e| bad(e.to_string()))? {

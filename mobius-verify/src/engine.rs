@@ -19,6 +19,7 @@ use mobius_core::backups::{
     sidecar_path, unsafe_entry_name, BackupName, Manifest, MANIFEST_FORMAT, MANIFEST_NAME,
 };
 use mobius_core::digest::{hex, parse_sidecar, sidecar_names};
+use mobius_core::fsafe;
 use mobius_core::records::Problem;
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
@@ -163,7 +164,7 @@ impl OpenedBackup {
         if mode == Mode::Quick {
             return Ok(b);
         }
-        let mut file = File::open(path).map_err(io_err)?;
+        let mut file = fsafe::open_input(path, fsafe::Kind::Archive).map_err(io_err)?;
         let Some(dir) =
             zipfmt::read_directory(&mut file, b.file_len, &mut b.problems).map_err(io_err)?
         else {
@@ -171,7 +172,9 @@ impl OpenedBackup {
         };
         // A second, independent reader: if the zip library that other tools use cannot open
         // what we accept, something is wrong with the file (or with us).
-        if let Err(e) = zip::ZipArchive::new(File::open(path).map_err(io_err)?) {
+        if let Err(e) =
+            zip::ZipArchive::new(fsafe::open_input(path, fsafe::Kind::Archive).map_err(io_err)?)
+        {
             b.problems.push(problem(
                 kind::ZIP_STRUCTURE,
                 None,
@@ -184,8 +187,18 @@ impl OpenedBackup {
 
     fn read_sidecar(&mut self) -> Result<(), Error> {
         let side = sidecar_path(&self.path);
-        let text = match fs::read(&side) {
+        let text = match fsafe::read_input(&side, fsafe::Kind::Sidecar) {
             Ok(t) => t,
+            // A pipe, a device or a 100 MB file where the one-line sidecar should be: the
+            // backup cannot be checked against it, which is a problem with the backup.
+            Err(e) if fsafe::is_refusal(&e) => {
+                self.sidecar_problems.push(problem(
+                    kind::SIDECAR_UNPARSEABLE,
+                    None,
+                    format!("sidecar {} {e}", side.display()),
+                ));
+                return Ok(());
+            }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 self.sidecar_problems.push(problem(
                     kind::SIDECAR_MISSING,
@@ -215,8 +228,9 @@ impl OpenedBackup {
                         kind::SIDECAR_NAME_MISMATCH,
                         None,
                         format!(
-                            "sidecar {} is for {name:?}, not {own:?}: it belongs to another backup or the zip was renamed",
-                            side.display()
+                            "sidecar {} is for \"{}\", not {own:?}: it belongs to another backup or the zip was renamed",
+                            side.display(),
+                            fsafe::excerpt(name.as_bytes(), fsafe::EXCERPT_CHARS)
                         ),
                     ));
                 }
@@ -793,7 +807,7 @@ fn file_name(path: &Path) -> String {
 }
 
 fn hash_file(path: &Path) -> Result<(String, u64), Error> {
-    let mut f = File::open(path).map_err(|source| Error::Io {
+    let mut f = fsafe::open_input(path, fsafe::Kind::Archive).map_err(|source| Error::Io {
         path: path.to_owned(),
         source,
     })?;
@@ -1337,7 +1351,7 @@ impl<'b> Worker<'b> {
             source,
         };
         if self.src.is_none() {
-            let f = File::open(&b.path).map_err(io_err)?;
+            let f = fsafe::open_input(&b.path, fsafe::Kind::Archive).map_err(io_err)?;
             self.src = Some(Source::new(f, READ_BUFFER));
             self.scratch = vec![0u8; DRAIN_BUFFER];
         }
