@@ -124,6 +124,12 @@ pub enum Error {
     ConfigParse { path: PathBuf, msg: String },
     #[error("cannot read the CA file {}: {msg}", path.display())]
     CaCert { path: PathBuf, msg: String },
+    #[error("cannot read the CA file {}", path.display())]
+    CaCertRead {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot write samples to stdout")]
     Stdout(#[source] std::io::Error),
     #[error("cannot install the SIGTERM/SIGINT handler")]
@@ -137,9 +143,11 @@ impl ToolError for Error {
         match self {
             Error::Usage(_) => Exit::Usage,
             Error::ConfigParse { .. } | Error::CaCert { .. } => Exit::Malformed,
-            Error::ConfigRead { .. } | Error::Stdout(_) | Error::Signal(_) | Error::Thread(_) => {
-                Exit::Runtime
-            }
+            Error::ConfigRead { .. }
+            | Error::CaCertRead { .. }
+            | Error::Stdout(_)
+            | Error::Signal(_)
+            | Error::Thread(_) => Exit::Runtime,
         }
     }
 }
@@ -228,8 +236,14 @@ fn agent_config(args: &Args) -> Result<ureq::config::Config, Error> {
             path: path.clone(),
             msg,
         };
-        let pem = mobius_core::fsafe::read_input(path, mobius_core::fsafe::Kind::Text)
-            .map_err(|e| bad(e.to_string()))?;
+        // Unreadable (a pipe, a device, too large) is the tool failing, exit 4; a file
+        // that reads but holds no certificate is malformed input.
+        let pem = mobius_core::fsafe::read_input(path, mobius_core::fsafe::Kind::Text).map_err(
+            |source| Error::CaCertRead {
+                path: path.clone(),
+                source,
+            },
+        )?;
         let mut certs = Vec::new();
         for item in ureq::tls::parse_pem(&pem) {
             if let ureq::tls::PemItem::Certificate(c) = item.map_err(|e| bad(e.to_string()))? {

@@ -627,6 +627,10 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<Exit, Error> {
         base_url,
     };
 
+    // Where the result will be recorded is checked before the service is exercised.
+    if let (Some(env), false) = (&args.env, args.common.dry_run) {
+        mobius_core::history::check_writable(&root, env).map_err(Error::History)?;
+    }
     if args.common.dry_run {
         for (i, c) in spec.checks.iter().enumerate() {
             let url = exec::url_of(c, ctx.base_url.as_deref()).unwrap_or_default();
