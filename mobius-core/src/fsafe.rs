@@ -195,9 +195,9 @@ pub fn read_line_limited(r: &mut impl BufRead, buf: &mut Vec<u8>, limit: u64) ->
 }
 
 fn human(n: u64) -> String {
-    if n >= 1024 * 1024 && n % (1024 * 1024) == 0 {
+    if n >= 1024 * 1024 && n.is_multiple_of(1024 * 1024) {
         format!("{} MiB", n / (1024 * 1024))
-    } else if n >= 1024 && n % 1024 == 0 {
+    } else if n >= 1024 && n.is_multiple_of(1024) {
         format!("{} KiB", n / 1024)
     } else {
         format!("{n} bytes")
@@ -341,6 +341,11 @@ fn is_invisible_format(c: char) -> bool {
 
 /// The excerpt length messages use.
 pub const EXCERPT_CHARS: usize = 80;
+
+/// A value taken from input, for a message: `'<excerpt>'`.
+pub fn quoted(s: &str) -> String {
+    format!("'{}'", excerpt(s.as_bytes(), EXCERPT_CHARS))
+}
 
 #[cfg(test)]
 mod tests {

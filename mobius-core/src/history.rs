@@ -377,7 +377,10 @@ pub fn verify_chain_reader(r: &mut impl BufRead, env: Option<&EnvName>) -> io::R
             if ev.env != env.as_str() {
                 return Ok(brk(
                     n,
-                    format!("line {n} belongs to environment {:?}, not {env}", ev.env),
+                    format!(
+                        "line {n} belongs to environment {}, not {env}",
+                        crate::fsafe::quoted(&ev.env)
+                    ),
                 ));
             }
         }

@@ -494,7 +494,10 @@ impl OpenedBackup {
                 self.problems.push(problem(
                     kind::MANIFEST_INVALID,
                     Some(&f.path),
-                    format!("the manifest's SHA-256 {:?} is not 64 hex digits", f.sha256),
+                    format!(
+                        "the manifest's SHA-256 {} is not 64 hex digits",
+                        fsafe::quoted(&f.sha256)
+                    ),
                 ));
             }
         }
