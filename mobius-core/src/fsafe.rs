@@ -118,7 +118,9 @@ fn clear_nonblock(file: &File) -> io::Result<()> {
 }
 
 /// Opens an input: without blocking (std sets O_CLOEXEC), then it must be a regular file.
-/// A final symlink is followed: an operator may link a config into place.
+/// A final symlink is followed: an operator may link a config into place. Every kind is
+/// opened alike; callers name it anyway so each input says what it is, and [`read_input`]
+/// takes its limit from it.
 pub fn open_input(path: &Path, kind: Kind) -> io::Result<File> {
     let _ = kind;
     let mut opts = OpenOptions::new();
