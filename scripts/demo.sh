@@ -37,6 +37,8 @@ env="production" interval="200ms" serve=0 stop=0
 # inherited $MOBIUS_ROOT; --serve and --stop default to $MOBIUS_ROOT, then the current directory.
 inherited_root="${MOBIUS_ROOT:-}"
 unset MOBIUS_ROOT
+# The full demo makes its --root (below, with the shipped config copied in).
+MOBIUS_NEW_ROOT_OK=1
 mobius_flag --interval duration interval
 mobius_flag --serve switch serve
 mobius_flag --stop switch stop

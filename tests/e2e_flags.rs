@@ -55,6 +55,10 @@ fn assert_usage_error(out: &Output, line: &str, what: &str) {
 
 #[test]
 fn parser_sets_declared_variables_and_passes_the_rest_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("some root");
+    std::fs::create_dir(&root).unwrap();
+    let root = root.to_str().unwrap();
     let out = parse(&[
         "--env",
         "staging",
@@ -71,15 +75,33 @@ fn parser_sets_declared_variables_and_passes_the_rest_on() {
         "--dry-run",
         "--verbose",
         "--root",
-        "/some root",
+        root,
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
     assert_eq!(
         stdout_of(&out),
-        "env=staging\nn=3\nd=1h30m\ns=1\nv=$(touch pwned); * 'x'\n\
-         pass=--p\npass=a b\npass=--p\npass=c\npass=--q\n\
-         dry=1 verbose=1\nroot=/some root\n"
+        format!(
+            "env=staging\nn=3\nd=1h30m\ns=1\nv=$(touch pwned); * 'x'\n\
+             pass=--p\npass=a b\npass=--p\npass=c\npass=--q\n\
+             dry=1 verbose=1\nroot={root}\n"
+        )
     );
+}
+
+#[test]
+fn a_root_that_does_not_exist_is_a_usage_error_not_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("typo");
+    let m = missing.to_str().unwrap();
+    let out = parse(&["--root", m]);
+    assert_usage_error(
+        &out,
+        &format!(
+            "t.sh: --root {m}: does not exist (create it first: the tools never create a root)"
+        ),
+        "--root",
+    );
+    assert!(!missing.exists());
 }
 
 #[test]

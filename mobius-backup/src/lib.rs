@@ -259,6 +259,7 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<Exit, Error> {
     let _lock = if opts.dry_run {
         None
     } else {
+        history::check_writable(&root, env)?;
         Some(EnvLock::acquire(&root, env, TOOL, Duration::ZERO)?)
     };
     let mut record = create_backup(&root, env, &opts, &reporter)?;

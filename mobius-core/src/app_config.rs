@@ -74,7 +74,7 @@ impl AppConfig {
     /// `config/<env>/app.json` of `root`; `Ok(None)` when there is no such file.
     pub fn load(root: &Root, env: &EnvName) -> Result<Option<AppConfig>, AppConfigError> {
         let path = app_json_path(root, env);
-        let bytes = match std::fs::read(&path) {
+        let bytes = match crate::fsafe::read_input(&path, crate::fsafe::Kind::Text) {
             Ok(b) => b,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(source) => return Err(AppConfigError::Read { path, source }),

@@ -28,8 +28,11 @@ pub struct AtomicFile {
 
 impl AtomicFile {
     /// Creates the temporary file for `dest` with exactly `mode` (the umask is not applied:
-    /// backups hold secrets and must be 0600 whatever the caller's umask).
+    /// backups hold secrets and must be 0600 whatever the caller's umask). Refused when
+    /// `dest` is a symlink, FIFO, device or directory: the commit would silently replace
+    /// whatever someone planted there.
     pub fn create(dest: &Path, mode: u32) -> io::Result<AtomicFile> {
+        crate::fsafe::check_output(dest)?;
         let dir = parent_dir(dest);
         let name = dest
             .file_name()
@@ -140,6 +143,32 @@ mod tests {
         }
         let names: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(names.len(), 1, "no temporary file left");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_planted_link_or_pipe_at_the_destination_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("foreign");
+        fs::write(&target, b"keep").unwrap();
+        let dest = dir.path().join("a.zip.sha256");
+        std::os::unix::fs::symlink(&target, &dest).unwrap();
+        let e = write_atomic(&dest, b"new", 0o600).unwrap_err();
+        assert!(e.to_string().contains("symbolic link"), "{e}");
+        assert_eq!(fs::read(&target).unwrap(), b"keep");
+        assert!(fs::symlink_metadata(&dest)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        let sub = dir.path().join("report.xml");
+        fs::create_dir(&sub).unwrap();
+        let e = write_atomic(&sub, b"new", 0o600).unwrap_err();
+        assert!(e.to_string().contains("a directory"), "{e}");
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            3,
+            "no temporary left"
+        );
     }
 
     #[test]

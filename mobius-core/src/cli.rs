@@ -9,8 +9,9 @@ use std::path::PathBuf;
 /// Flags common to every tool that works on a MOBIUS root.
 #[derive(Debug, Clone, clap::Args)]
 pub struct CommonArgs {
-    /// Directory holding config/, backups/, history/ ... (default: the working directory)
-    #[arg(long, env = "MOBIUS_ROOT", value_name = "DIR", global = true)]
+    /// Directory holding config/, backups/, history/ ... (default: the working directory).
+    /// It must exist: a mistyped root is an error, never a fresh empty tree
+    #[arg(long, env = "MOBIUS_ROOT", value_name = "DIR", global = true, value_parser = existing_root)]
     pub root: Option<PathBuf>,
     /// Show what would be done; change nothing
     #[arg(long, global = true)]
@@ -40,6 +41,23 @@ impl CommonArgs {
         } else {
             Verbosity::Normal
         }
+    }
+}
+
+/// `--root` must name an existing directory: creating a missing one would let a typo
+/// (`--root /srv/mobuis`) start an empty history and back up nothing, silently.
+fn existing_root(s: &str) -> Result<PathBuf, String> {
+    let p = PathBuf::from(s);
+    match std::fs::metadata(&p) {
+        Ok(m) if m.is_dir() => Ok(p),
+        Ok(m) => Err(format!(
+            "{s} is {}, not a directory",
+            crate::fsafe::describe(&m)
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(format!(
+            "{s} does not exist; the tools never create a root, create it first (mkdir -p {s})"
+        )),
+        Err(e) => Err(format!("{s}: {e}")),
     }
 }
 

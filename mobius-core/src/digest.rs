@@ -16,7 +16,6 @@ use crate::atomic::{parent_dir, write_atomic};
 use crate::backups::sidecar_path;
 use crate::cli::Reporter;
 use sha2::{Digest, Sha256};
-use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Component, Path, PathBuf};
 
@@ -55,7 +54,7 @@ pub fn sha256_reader(mut r: impl Read) -> io::Result<(String, u64)> {
 }
 
 pub fn sha256_file(path: &Path) -> io::Result<(String, u64)> {
-    sha256_reader(File::open(path)?)
+    sha256_reader(crate::fsafe::open_input(path, crate::fsafe::Kind::Archive)?)
 }
 
 /// A writer that hashes and counts what passes through it.

@@ -15,7 +15,7 @@ use crate::env::EnvName;
 use crate::layout::Root;
 use crate::records::{Actor, Event};
 use serde_json::Value;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -99,6 +99,14 @@ pub fn append(
     })
 }
 
+/// Refuses, before any work, a history file that [`append`] would refuse (a symlink, FIFO,
+/// device or directory in its place), so a tool fails before it takes the lock or changes
+/// anything rather than after.
+pub fn check_writable(root: &Root, env: &EnvName) -> Result<(), HistoryError> {
+    let path = root.history_file(env);
+    crate::fsafe::check_output(&path).map_err(|source| HistoryError::Io { path, source })
+}
+
 fn append_to(
     path: &Path,
     env: &EnvName,
@@ -109,22 +117,19 @@ fn append_to(
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir)?;
     }
-    let mut opts = OpenOptions::new();
-    opts.read(true).create(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.append(true).mode(0o640);
-    }
-    // Windows cannot truncate a file opened for appending (the repair below needs to), so
-    // there it is opened for writing and `write_event` seeks to the end, under the lock.
-    #[cfg(not(unix))]
-    opts.write(true);
-    let mut file = opts.open(path)?;
+    // Never through a planted link, never into a pipe or another file's hard link: the
+    // repair below truncates. On Windows (which cannot truncate a file opened for
+    // appending) it is opened for writing and `write_event` seeks to the end, under the lock.
+    let mut file = crate::fsafe::open_owned(path, cfg!(unix), 0o640)?;
     file.lock()?;
     let mut warnings = Vec::new();
-    let mut tail = read_tail(&mut file)?;
+    let mut tail = read_tail(&mut file, env)?;
     if let Some(partial) = tail.partial.take() {
+        if !tail.ours {
+            return Err(crate::fsafe::refusal(format!(
+                "ends in an incomplete line but is not a MOBIUS history log (its last complete line is not an event of {env}); refusing to repair it"
+            )));
+        }
         let aside = PathBuf::from(format!(
             "{}.partial-{}",
             path.display(),
@@ -199,11 +204,15 @@ struct Tail {
     prev: String,
     last_seq_hint: u64,
     partial: Option<Partial>,
+    /// Whether the file is provably a history log of this env (its last complete line is
+    /// one of its events, or it holds only the start of a first one): the only kind of file
+    /// a repair may truncate.
+    ours: bool,
 }
 
 /// Finds the last complete line (for `seq` and `prev`) and any partial line after it, reading
 /// backwards from the end so an append costs the same for a 10-line and a 10-million-line file.
-fn read_tail(file: &mut File) -> io::Result<Tail> {
+fn read_tail(file: &mut File, env: &EnvName) -> io::Result<Tail> {
     let len = file.metadata()?.len();
     if len == 0 {
         return Ok(Tail {
@@ -211,6 +220,7 @@ fn read_tail(file: &mut File) -> io::Result<Tail> {
             prev: ZERO_HASH.to_owned(),
             last_seq_hint: 0,
             partial: None,
+            ours: true,
         });
     }
     // Grow the window backwards until it holds two newlines (or the file's start).
@@ -237,12 +247,17 @@ fn read_tail(file: &mut File) -> io::Result<Tail> {
         end = cut;
     }
     if end == 0 {
-        // Nothing complete before the partial line: it was the first line.
+        // Nothing complete before the partial line: it was the first line, ours only if it
+        // starts the way `write_event` starts a first line.
+        let ours = partial
+            .as_ref()
+            .is_some_and(|p| p.bytes.starts_with(b"{\"seq\":1,"));
         return Ok(Tail {
             next_seq: 1,
             prev: ZERO_HASH.to_owned(),
             last_seq_hint: 0,
             partial,
+            ours,
         });
     }
     let line_end = end - 1; // index of the '\n' ending the last complete line
@@ -252,8 +267,12 @@ fn read_tail(file: &mut File) -> io::Result<Tail> {
         .map_or(0, |i| i + 1);
     let line = &buf[line_start..line_end];
     let prev = sha256_hex(line);
+    let mut ours = false;
     let seq = match serde_json::from_slice::<Event>(line) {
-        Ok(ev) => ev.seq,
+        Ok(ev) => {
+            ours = ev.env == env.as_str();
+            ev.seq
+        }
         // The last line is not an event (the file was edited): keep appending with the line
         // count as seq; `mobius-verify --history` reports the damage.
         Err(_) => count_lines(file, start + line_end as u64 + 1)?,
@@ -263,6 +282,7 @@ fn read_tail(file: &mut File) -> io::Result<Tail> {
         prev,
         last_seq_hint: seq,
         partial,
+        ours,
     })
 }
 
@@ -303,7 +323,8 @@ impl ChainReport {
 /// `seq` counting 1, 2, ..., and `prev` equal to the SHA-256 of the line before. Stops at the
 /// first break. Reads as a stream: memory does not grow with the file.
 pub fn verify_chain(path: &Path, env: Option<&EnvName>) -> io::Result<ChainReport> {
-    let mut r = BufReader::with_capacity(256 * 1024, File::open(path)?);
+    let file = crate::fsafe::open_input(path, crate::fsafe::Kind::Lines)?;
+    let mut r = BufReader::with_capacity(256 * 1024, file);
     verify_chain_reader(&mut r, env)
 }
 
@@ -317,7 +338,7 @@ pub fn verify_chain_reader(r: &mut impl BufRead, env: Option<&EnvName>) -> io::R
     };
     loop {
         buf.clear();
-        if r.read_until(b'\n', &mut buf)? == 0 {
+        if crate::fsafe::read_line_limited(r, &mut buf, crate::fsafe::LINE_LIMIT)? == 0 {
             return Ok(ChainReport {
                 lines: n,
                 first_break: None,
@@ -360,7 +381,10 @@ pub fn verify_chain_reader(r: &mut impl BufRead, env: Option<&EnvName>) -> io::R
             if ev.env != env.as_str() {
                 return Ok(brk(
                     n,
-                    format!("line {n} belongs to environment {:?}, not {env}", ev.env),
+                    format!(
+                        "line {n} belongs to environment {}, not {env}",
+                        crate::fsafe::quoted(&ev.env)
+                    ),
                 ));
             }
         }
@@ -371,12 +395,13 @@ pub fn verify_chain_reader(r: &mut impl BufRead, env: Option<&EnvName>) -> io::R
 /// Reads every event of a history file (for reports such as the compliance export). Lines
 /// that are not events are skipped by this reader; [`verify_chain`] is what judges them.
 pub fn for_each_event(path: &Path, mut f: impl FnMut(u64, Event)) -> io::Result<()> {
-    let mut r = BufReader::new(File::open(path)?);
+    let file = crate::fsafe::open_input(path, crate::fsafe::Kind::Lines)?;
+    let mut r = BufReader::new(file);
     let mut buf = Vec::new();
     let mut n = 0;
     loop {
         buf.clear();
-        if r.read_until(b'\n', &mut buf)? == 0 {
+        if crate::fsafe::read_line_limited(&mut r, &mut buf, crate::fsafe::LINE_LIMIT)? == 0 {
             return Ok(());
         }
         n += 1;
@@ -390,6 +415,7 @@ pub fn for_each_event(path: &Path, mut f: impl FnMut(u64, Event)) -> io::Result<
 mod tests {
     use super::*;
     use serde_json::json;
+    use std::fs::OpenOptions;
 
     fn setup() -> (tempfile::TempDir, Root, EnvName) {
         let dir = tempfile::tempdir().unwrap();
@@ -482,6 +508,42 @@ mod tests {
             fs::read(aside[0].path()).unwrap(),
             b"{\"seq\":2,\"ts\":\"2026-"
         );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_linked_history_is_refused_and_its_target_untouched() {
+        let (d, root, env) = setup();
+        fs::create_dir_all(root.history_dir()).unwrap();
+        let foreign = d.path().join("foreign");
+        fs::write(&foreign, b"root:x:0:0\nno newline at the end").unwrap();
+        std::os::unix::fs::symlink(&foreign, root.history_file(&env)).unwrap();
+        let e = append(&root, &env, "backup", "success", json!({})).unwrap_err();
+        assert!(
+            crate::exit::error_chain(&e).contains("symbolic link"),
+            "{e:?}"
+        );
+        assert_eq!(
+            fs::read(&foreign).unwrap(),
+            b"root:x:0:0\nno newline at the end"
+        );
+    }
+
+    #[test]
+    fn a_foreign_file_with_a_partial_line_is_not_repaired() {
+        let (_d, root, env) = setup();
+        fs::create_dir_all(root.history_dir()).unwrap();
+        let path = root.history_file(&env);
+        fs::write(&path, b"first line\nsecond, no newline").unwrap();
+        let e = append(&root, &env, "backup", "success", json!({})).unwrap_err();
+        assert!(
+            crate::exit::error_chain(&e).contains("not a MOBIUS history log"),
+            "{e:?}"
+        );
+        assert_eq!(fs::read(&path).unwrap(), b"first line\nsecond, no newline");
+        fs::write(&path, b"just bytes").unwrap();
+        assert!(append(&root, &env, "backup", "success", json!({})).is_err());
+        assert_eq!(fs::read(&path).unwrap(), b"just bytes");
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The pieces every MOBIUS tool shares, written once: the record types of CONTRACT.md, the
 //! JSON-lines reader and writer, exit codes, the common flags, environment-name validation,
 //! the on-disk layout, crash-safe file writes, the per-environment lock, the hash-chained
-//! deployment history, and the few file-system differences between Unix and Windows.
+//! deployment history, the safe opening of files by name (`fsafe`), and the few file-system
+//! differences between Unix and Windows.
 
 pub mod app_config;
 pub mod atomic;
@@ -10,6 +11,7 @@ pub mod cli;
 pub mod digest;
 pub mod env;
 pub mod exit;
+pub mod fsafe;
 pub mod history;
 pub mod jsonl;
 pub mod layout;

@@ -7,8 +7,8 @@
 
 use crate::env::EnvName;
 use crate::layout::Root;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Seek, Write};
+use std::fs::{self, File};
+use std::io::{self, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -52,13 +52,8 @@ impl EnvLock {
         if let Some(dir) = path.parent() {
             fs::create_dir_all(dir).map_err(io_err)?;
         }
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(io_err)?;
+        // The holder's text truncates the file: never through a planted link or into a pipe.
+        let mut file = crate::fsafe::open_owned(&path, false, 0o644).map_err(io_err)?;
         let deadline = Instant::now() + wait;
         loop {
             match file.try_lock() {
@@ -119,9 +114,11 @@ fn write_holder(locked: &mut File, lock: &Path, text: &str) -> io::Result<()> {
 }
 
 fn read_holder(lock: &Path) -> String {
-    let mut s = String::new();
-    match File::open(holder_path(lock)).and_then(|mut f| f.read_to_string(&mut s)) {
-        Ok(_) if !s.trim().is_empty() => s.trim().to_owned(),
+    // Bounded and escaped: the file is ours, but anyone who can write locks/ can fill it.
+    match crate::fsafe::read_input(&holder_path(lock), crate::fsafe::Kind::Sidecar) {
+        Ok(s) if !s.trim_ascii().is_empty() => {
+            crate::fsafe::excerpt(s.trim_ascii(), crate::fsafe::EXCERPT_CHARS * 2)
+        }
         _ => "holder unknown".to_owned(),
     }
 }

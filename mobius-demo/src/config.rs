@@ -101,7 +101,8 @@ impl AppConfig {
         // Key first, then content: if the file changes in between, the next poll sees a
         // different key and reads again, so a change is never missed.
         let key = FileKey::of(path).map_err(read_err)?;
-        let bytes = std::fs::read(path).map_err(read_err)?;
+        let bytes = mobius_core::fsafe::read_input(path, mobius_core::fsafe::Kind::Text)
+            .map_err(read_err)?;
         Ok((AppConfig::parse(path, &bytes)?, key))
     }
 }

@@ -10,6 +10,7 @@ use mobius_core::atomic::is_temp_name;
 use mobius_core::backups::{sidecar_path, BackupName};
 use mobius_core::cli::Reporter;
 use mobius_core::digest::{sha256_file, sha256_hex, write_sidecar};
+use mobius_core::fsafe;
 use mobius_core::history::{self, verify_chain, ChainReport};
 use mobius_core::jsonl::JsonlWriter;
 use mobius_core::records::{Event, ExportRecord, Record};
@@ -20,8 +21,8 @@ use mobius_core::redact::{
 use mobius_core::time::{millis, rfc3339, rfc3339_millis, unique_file_stamp};
 use mobius_core::{EnvName, Exit, Root};
 use serde_json::{json, Value};
-use std::fs::{self, File};
-use std::io::{self, BufRead, BufReader, Write};
+use std::fs;
+use std::io::{self, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -257,7 +258,7 @@ fn copy_lines(
     json_lines: bool,
     mut each: impl FnMut(&str),
 ) -> Result<u64, Error> {
-    let file = File::open(src).map_err(|e| Error::io("open", src, e))?;
+    let file = fsafe::open_input(src, fsafe::Kind::Lines).map_err(|e| Error::io("open", src, e))?;
     let mut r = BufReader::with_capacity(256 * 1024, file);
     let mut buf = Vec::with_capacity(1024);
     let mut n = 0u64;
@@ -265,8 +266,7 @@ fn copy_lines(
     let mut lines = LineRedactor::default();
     loop {
         buf.clear();
-        let got = r
-            .read_until(b'\n', &mut buf)
+        let got = fsafe::read_line_limited(&mut r, &mut buf, fsafe::LINE_LIMIT)
             .map_err(|e| Error::io("read", src, e))?;
         if got == 0 {
             return Ok(n);
@@ -323,12 +323,13 @@ fn export_history(
     let mut deps = Deployments::default();
     bundle.add("events.jsonl", 0, |w| {
         let Some(path) = path else { return Ok(()) };
-        let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
+        let file =
+            fsafe::open_input(path, fsafe::Kind::Lines).map_err(|e| Error::io("open", path, e))?;
         let mut r = BufReader::new(file);
         let mut buf = Vec::new();
         loop {
             buf.clear();
-            if r.read_until(b'\n', &mut buf)
+            if fsafe::read_line_limited(&mut r, &mut buf, fsafe::LINE_LIMIT)
                 .map_err(|e| Error::io("read", path, e))?
                 == 0
             {
@@ -551,7 +552,8 @@ fn export_smoke(bundle: &mut Bundle, runs: &[SmokeRun]) -> Result<(), Error> {
 fn export_config(bundle: &mut Bundle, env: &EnvName, files: &[ConfigFile]) -> Result<(), Error> {
     for f in files {
         let entry = format!("config/{env}/{}", f.rel);
-        let bytes = fs::read(&f.path).map_err(|e| Error::io("read", &f.path, e))?;
+        let bytes = fsafe::read_input(&f.path, fsafe::Kind::Text)
+            .map_err(|e| Error::io("read", &f.path, e))?;
         // Any format, parsed or not; a file without secrets goes out byte for byte.
         let out = redact_document(&f.rel, &bytes);
         bundle.add(&entry, f.size, |w| {

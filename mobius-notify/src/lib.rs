@@ -12,6 +12,7 @@ pub mod smtp;
 use clap::{Parser, ValueEnum};
 use mobius_core::cli::CommonArgs;
 use mobius_core::exit::EXIT_CODE_HELP;
+use mobius_core::fsafe;
 use mobius_core::jsonl::JsonlWriter;
 use mobius_core::records::{Event, NotificationRecord, Record};
 use mobius_core::redact::{
@@ -303,7 +304,7 @@ pub fn load_template(
     match dir {
         Some(dir) => {
             let path = dir.join(&file);
-            match std::fs::read_to_string(&path) {
+            match fsafe::read_input_string(&path, fsafe::Kind::Text) {
                 Ok(text) => Ok((text, path.display().to_string())),
                 Err(e) if e.kind() == io::ErrorKind::NotFound => Err(Error::NoTemplate {
                     path: path.display().to_string(),
@@ -536,20 +537,20 @@ pub fn run(args: &Args, stdin: &mut dyn Read, out: &mut dyn Write) -> Result<Exi
     // The event.
     let event = match (&args.event, &args.env) {
         (Some(p), _) if p.as_os_str() == "-" => {
-            let mut text = String::new();
-            stdin
-                .read_to_string(&mut text)
-                .map_err(|source| Error::Read {
+            let text = fsafe::read_limited_string(stdin, fsafe::TEXT_LIMIT).map_err(|source| {
+                Error::Read {
                     path: "standard input".into(),
                     source,
-                })?;
+                }
+            })?;
             parse_event(&text, "standard input")?
         }
         (Some(p), _) => {
-            let text = std::fs::read_to_string(p).map_err(|source| Error::Read {
-                path: p.display().to_string(),
-                source,
-            })?;
+            let text =
+                fsafe::read_input_string(p, fsafe::Kind::Text).map_err(|source| Error::Read {
+                    path: p.display().to_string(),
+                    source,
+                })?;
             parse_event(&text, &p.display().to_string())?
         }
         (None, Some(env)) => {

@@ -207,7 +207,10 @@ impl Checker {
                         ErrorClass::Redirect,
                         format!(
                             "redirect {status} to {}: {why}",
-                            mobius_core::redact::redact_text(&quote_location(location.as_bytes()))
+                            mobius_core::redact::redact_text(&format!(
+                                "\"{}\"",
+                                mobius_core::fsafe::excerpt(location.as_bytes(), 120)
+                            ))
                         ),
                     )
                 }
@@ -339,22 +342,6 @@ fn failure(
         error: Some(class),
         detail: shorten(detail),
     }
-}
-
-/// A Location as it came, escaped and cut, for a detail.
-fn quote_location(bytes: &[u8]) -> String {
-    let mut s = String::new();
-    for &b in bytes.iter().take(120) {
-        if b.is_ascii_graphic() {
-            s.push(char::from(b));
-        } else {
-            s.push_str(&format!("\\x{b:02x}"));
-        }
-    }
-    if bytes.len() > 120 {
-        s.push('…');
-    }
-    format!("\"{s}\"")
 }
 
 /// Milliseconds with microsecond resolution: enough for any dashboard, and short lines.

@@ -130,6 +130,12 @@ pub enum Error {
     ConfigParse { path: PathBuf, msg: String },
     #[error("cannot read the CA file {}: {msg}", path.display())]
     CaCert { path: PathBuf, msg: String },
+    #[error("cannot read the CA file {}", path.display())]
+    CaCertRead {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot write samples to stdout")]
     Stdout(#[source] std::io::Error),
     #[error("cannot install the SIGTERM/SIGINT handler")]
@@ -143,9 +149,11 @@ impl ToolError for Error {
         match self {
             Error::Usage(_) => Exit::Usage,
             Error::ConfigParse { .. } | Error::CaCert { .. } => Exit::Malformed,
-            Error::ConfigRead { .. } | Error::Stdout(_) | Error::Signal(_) | Error::Thread(_) => {
-                Exit::Runtime
-            }
+            Error::ConfigRead { .. }
+            | Error::CaCertRead { .. }
+            | Error::Stdout(_)
+            | Error::Signal(_)
+            | Error::Thread(_) => Exit::Runtime,
         }
     }
 }
@@ -182,10 +190,12 @@ pub fn targets(args: &Args) -> Result<Vec<Target>, Error> {
             .as_ref()
             .ok_or_else(|| Error::Usage("give --url URL or --env ENV".into()))?;
         let path = mobius_core::app_config::app_json_path(&args.common.root(), env);
-        let bytes = std::fs::read(&path).map_err(|source| Error::ConfigRead {
-            path: path.clone(),
-            source,
-        })?;
+        let bytes = mobius_core::fsafe::read_input(&path, mobius_core::fsafe::Kind::Text).map_err(
+            |source| Error::ConfigRead {
+                path: path.clone(),
+                source,
+            },
+        )?;
         let bad = |msg: String| Error::ConfigParse {
             path: path.clone(),
             msg,
@@ -232,7 +242,14 @@ fn agent_config(args: &Args) -> Result<ureq::config::Config, Error> {
             path: path.clone(),
             msg,
         };
-        let pem = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+        // Unreadable (a pipe, a device, too large) is the tool failing, exit 4; a file
+        // that reads but holds no certificate is malformed input.
+        let pem = mobius_core::fsafe::read_input(path, mobius_core::fsafe::Kind::Text).map_err(
+            |source| Error::CaCertRead {
+                path: path.clone(),
+                source,
+            },
+        )?;
         let mut certs = Vec::new();
         for item in ureq::tls::parse_pem(&pem) {
             if let ureq::tls::PemItem::Certificate(c) = item.map_err(|e| bad(e.to_string()))? {

@@ -10,7 +10,6 @@
 use mobius_core::backups::{unrestorable_entry_name, unsafe_entry_name};
 use mobius_core::records::Problem;
 use std::collections::{HashMap, HashSet};
-use std::fs::File;
 use std::io;
 use std::path::Path;
 
@@ -46,7 +45,7 @@ fn problem(kind: &str, entry: Option<&str>, detail: String) -> Problem {
 /// Every reason to refuse the zip found in its central directory. `Err` only when the file
 /// cannot be read at all (verification reports that on its own terms).
 pub fn check_entries(path: &Path, limits: &Limits) -> io::Result<Vec<Problem>> {
-    let file = File::open(path)?;
+    let file = mobius_core::fsafe::open_input(path, mobius_core::fsafe::Kind::Archive)?;
     let archive = match zip::ZipArchive::new(file) {
         Ok(a) => a,
         Err(e) => {

@@ -69,6 +69,7 @@ use mobius_core::app_config::{AppConfig, DeclaredSource};
 use mobius_core::cli::{CommonArgs, EnvArg, Reporter};
 use mobius_core::exit::error_chain;
 use mobius_core::exit::EXIT_CODE_HELP;
+use mobius_core::fsafe;
 use mobius_core::history::{self, HistoryError};
 use mobius_core::jsonl::JsonlWriter;
 use mobius_core::lock::{EnvLock, LockError};
@@ -413,6 +414,7 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<Exit, Error> {
     if args.target.is_some() {
         check_target(&target)?;
     }
+    check_inputs(args, &ctx.root)?;
     if args.common.dry_run {
         let (rec, exit) = restore::dry_run(&ctx)?;
         emit(out, rec)?;
@@ -487,6 +489,43 @@ fn record_history(ctx: &Ctx<'_>, rec: &RollbackRecord) -> Result<(), Error> {
     let appended = history::append(&ctx.root, ctx.env, "rollback", &rec.outcome, details)?;
     for w in appended.warnings {
         ctx.reporter.warn(w);
+    }
+    Ok(())
+}
+
+/// The backup named by --backup, and its sidecar, must be regular files: checked before
+/// the lock is taken and before "started" is logged, so a FIFO or a device given as the
+/// backup is a one-line refusal, never a run that holds the lock while it hangs.
+/// The history log and the journal it will write are checked the same way (the lock is
+/// refused by [`EnvLock::acquire`] itself).
+fn check_inputs(args: &Args, root: &Root) -> Result<(), Error> {
+    let env = &args.env.env;
+    history::check_writable(root, env)?;
+    let journal = root.rollback_journal(env);
+    fsafe::check_output(&journal).map_err(|source| Error::Io {
+        action: "write",
+        path: journal.clone(),
+        source,
+    })?;
+    let Some(backup) = &args.backup else {
+        return Ok(());
+    };
+    let side = mobius_core::backups::sidecar_path(backup);
+    for (path, kind) in [
+        (backup, fsafe::Kind::Archive),
+        (&side, fsafe::Kind::Sidecar),
+    ] {
+        match fsafe::open_input(path, kind) {
+            // Missing is the verification's finding, reported in its own terms.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            other => {
+                other.map_err(|source| Error::Io {
+                    action: "read",
+                    path: path.clone(),
+                    source,
+                })?;
+            }
+        }
     }
     Ok(())
 }

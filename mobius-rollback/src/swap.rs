@@ -232,7 +232,7 @@ pub fn write_journal(path: &Path, j: &Journal) -> io::Result<()> {
 
 /// Reads a journal (this version's, or an earlier version's one-place journal).
 pub fn read_journal(path: &Path) -> io::Result<Option<Journal>> {
-    let bytes = match fs::read(path) {
+    let bytes = match mobius_core::fsafe::read_input(path, mobius_core::fsafe::Kind::Text) {
         Ok(b) => b,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),

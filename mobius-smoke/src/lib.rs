@@ -41,6 +41,7 @@ pub mod spec;
 
 use clap::Parser;
 use mobius_core::cli::{CommonArgs, Reporter};
+use mobius_core::fsafe;
 use mobius_core::history::HistoryError;
 use mobius_core::jsonl::JsonlWriter;
 use mobius_core::records::{Record, SmokeCheck, SmokeFailure, SmokeSummary};
@@ -172,6 +173,12 @@ pub enum Error {
     Spec { path: PathBuf, msg: String },
     #[error("{} does not parse: {msg}", path.display())]
     AppConfig { path: PathBuf, msg: String },
+    #[error("cannot read {}", path.display())]
+    AppRead {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot write the JUnit report {}", path.display())]
     Junit {
         path: PathBuf,
@@ -199,6 +206,7 @@ impl ToolError for Error {
             Error::Spec { .. } | Error::AppConfig { .. } => Exit::Malformed,
             Error::SpecMissing { .. }
             | Error::SpecRead { .. }
+            | Error::AppRead { .. }
             | Error::Junit { .. }
             | Error::Jsonl { .. }
             | Error::Stdout(_)
@@ -227,8 +235,9 @@ fn parse_assignments(flag: &str, items: &[String]) -> Result<Vec<(String, String
 /// The origin (`scheme://host:port`) of health_url in config/<env>/app.json.
 fn app_origin(root: &mobius_core::Root, env: &EnvName) -> Result<Option<String>, Error> {
     let path = mobius_core::app_config::app_json_path(root, env);
-    let bytes = match std::fs::read(&path) {
+    let bytes = match fsafe::read_input(&path, fsafe::Kind::Text) {
         Ok(b) => b,
+        Err(source) if fsafe::is_refusal(&source) => return Err(Error::AppRead { path, source }),
         Err(_) => return Ok(None),
     };
     let bad = |msg: String| Error::AppConfig {
@@ -558,7 +567,23 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<Exit, Error> {
         (None, Some(env)) => root.config_dir(env).join("smoke.json"),
         (None, None) => return Err(Error::Usage("give --env ENV or --spec FILE".into())),
     };
-    let text = match std::fs::read_to_string(&spec_path) {
+    // Reports are checked before any check runs: a link planted at --junit is refused
+    // now, not after the service was exercised.
+    for (path, is_junit) in [(&args.junit, true), (&args.jsonl, false)] {
+        if let Some(path) = path {
+            fsafe::check_output(path).map_err(|source| match is_junit {
+                true => Error::Junit {
+                    path: path.clone(),
+                    source,
+                },
+                false => Error::Jsonl {
+                    path: path.clone(),
+                    source,
+                },
+            })?;
+        }
+    }
+    let text = match fsafe::read_input_string(&spec_path, fsafe::Kind::Text) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(Error::SpecMissing { path: spec_path })
@@ -640,6 +665,10 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<Exit, Error> {
         base_url,
     };
 
+    // Where the result will be recorded is checked before the service is exercised.
+    if let (Some(env), false) = (&args.env, args.common.dry_run) {
+        mobius_core::history::check_writable(&root, env).map_err(Error::History)?;
+    }
     if args.common.dry_run {
         for (i, c) in spec.checks.iter().enumerate() {
             let url = exec::url_of(c, ctx.base_url.as_deref()).unwrap_or_default();

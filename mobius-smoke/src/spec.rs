@@ -2,6 +2,7 @@
 //! the key), its checks compiled once (status sets, regexes, header names), the `{{name}}`
 //! templates in it, and the run order that captures impose.
 
+use mobius_core::fsafe::quoted;
 use mobius_probe::check::StatusSet;
 use regex::Regex;
 use serde::Deserialize;
@@ -209,7 +210,7 @@ fn compile_headers(raw: &BTreeMap<String, String>) -> Result<Vec<(String, String
     let mut out = Vec::new();
     for (name, value) in raw {
         ureq::http::HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| format!("'{name}' is not a valid header name"))?;
+            .map_err(|_| format!("{} is not a valid header name", quoted(name)))?;
         out.push((name.to_ascii_lowercase(), value.clone()));
     }
     Ok(out)
@@ -221,7 +222,10 @@ fn compile_check(rc: RawCheck, spec_headers: &[(String, String)]) -> Result<Chec
     }
     let method = rc.method.to_ascii_uppercase();
     if method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphabetic() || b == b'-') {
-        return Err(format!("method: '{}' is not an HTTP method", rc.method));
+        return Err(format!(
+            "method: {} is not an HTTP method",
+            quoted(&rc.method)
+        ));
     }
     let target = match (rc.path, rc.url) {
         (Some(p), None) => {
@@ -266,8 +270,9 @@ fn compile_check(rc: RawCheck, spec_headers: &[(String, String)]) -> Result<Chec
                 CaptureFrom::Json(p)
             }
             (None, Some(h)) => {
-                ureq::http::HeaderName::from_bytes(h.as_bytes())
-                    .map_err(|_| format!("capture.{var}.header: '{h}' is not a header name"))?;
+                ureq::http::HeaderName::from_bytes(h.as_bytes()).map_err(|_| {
+                    format!("capture.{var}.header: {} is not a header name", quoted(&h))
+                })?;
                 CaptureFrom::Header(h.to_ascii_lowercase())
             }
             _ => {
@@ -299,7 +304,7 @@ fn compile_expect(re: RawExpect) -> Result<Expect, String> {
     let mut headers = Vec::new();
     for (name, rule) in re.headers {
         ureq::http::HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| format!("expect.headers: '{name}' is not a header name"))?;
+            .map_err(|_| format!("expect.headers: {} is not a header name", quoted(&name)))?;
         let lname = name.to_ascii_lowercase();
         let before = headers.len();
         if let Some(e) = rule.exists {
@@ -400,7 +405,7 @@ fn check_pointer(p: &str) -> Result<(), String> {
     if p.is_empty() || p.starts_with('/') {
         Ok(())
     } else {
-        Err(format!("'{p}' is not a JSON pointer: it starts with '/' (e.g. \"/status\"), or is \"\" for the whole document"))
+        Err(format!("{} is not a JSON pointer: it starts with '/' (e.g. \"/status\"), or is \"\" for the whole document", quoted(p)))
     }
 }
 

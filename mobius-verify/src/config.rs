@@ -71,7 +71,7 @@ pub fn check_config(root: &Root, env: &EnvName) -> Result<ConfigCheck, Error> {
     let mut parsed = 0;
     for path in &files {
         let entry = shown(path);
-        let text = match std::fs::read(path) {
+        let text = match mobius_core::fsafe::read_input(path, mobius_core::fsafe::Kind::Text) {
             Ok(t) => t,
             Err(e) => {
                 problems.push(problem(

@@ -20,6 +20,7 @@ use mobius_core::backups::{
     MANIFEST_FORMAT, MANIFEST_NAME,
 };
 use mobius_core::digest::{hex, parse_sidecar, sidecar_names};
+use mobius_core::fsafe;
 use mobius_core::records::Problem;
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
@@ -164,7 +165,7 @@ impl OpenedBackup {
         if mode == Mode::Quick {
             return Ok(b);
         }
-        let mut file = File::open(path).map_err(io_err)?;
+        let mut file = fsafe::open_input(path, fsafe::Kind::Archive).map_err(io_err)?;
         let Some(dir) =
             zipfmt::read_directory(&mut file, b.file_len, &mut b.problems).map_err(io_err)?
         else {
@@ -172,7 +173,9 @@ impl OpenedBackup {
         };
         // A second, independent reader: if the zip library that other tools use cannot open
         // what we accept, something is wrong with the file (or with us).
-        if let Err(e) = zip::ZipArchive::new(File::open(path).map_err(io_err)?) {
+        if let Err(e) =
+            zip::ZipArchive::new(fsafe::open_input(path, fsafe::Kind::Archive).map_err(io_err)?)
+        {
             b.problems.push(problem(
                 kind::ZIP_STRUCTURE,
                 None,
@@ -185,8 +188,18 @@ impl OpenedBackup {
 
     fn read_sidecar(&mut self) -> Result<(), Error> {
         let side = sidecar_path(&self.path);
-        let text = match fs::read(&side) {
+        let text = match fsafe::read_input(&side, fsafe::Kind::Sidecar) {
             Ok(t) => t,
+            // A pipe, a device or a 100 MB file where the one-line sidecar should be: the
+            // backup cannot be checked against it, which is a problem with the backup.
+            Err(e) if fsafe::is_refusal(&e) => {
+                self.sidecar_problems.push(problem(
+                    kind::SIDECAR_UNPARSEABLE,
+                    None,
+                    format!("sidecar {} {e}", side.display()),
+                ));
+                return Ok(());
+            }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 self.sidecar_problems.push(problem(
                     kind::SIDECAR_MISSING,
@@ -216,8 +229,9 @@ impl OpenedBackup {
                         kind::SIDECAR_NAME_MISMATCH,
                         None,
                         format!(
-                            "sidecar {} is for {name:?}, not {own:?}: it belongs to another backup or the zip was renamed",
-                            side.display()
+                            "sidecar {} is for \"{}\", not {own:?}: it belongs to another backup or the zip was renamed",
+                            side.display(),
+                            fsafe::excerpt(name.as_bytes(), fsafe::EXCERPT_CHARS)
                         ),
                     ));
                 }
@@ -481,7 +495,10 @@ impl OpenedBackup {
                 self.problems.push(problem(
                     kind::MANIFEST_INVALID,
                     Some(&f.path),
-                    format!("the manifest's SHA-256 {:?} is not 64 hex digits", f.sha256),
+                    format!(
+                        "the manifest's SHA-256 {} is not 64 hex digits",
+                        fsafe::quoted(&f.sha256)
+                    ),
                 ));
             }
         }
@@ -795,7 +812,7 @@ fn file_name(path: &Path) -> String {
 }
 
 fn hash_file(path: &Path) -> Result<(String, u64), Error> {
-    let mut f = File::open(path).map_err(|source| Error::Io {
+    let mut f = fsafe::open_input(path, fsafe::Kind::Archive).map_err(|source| Error::Io {
         path: path.to_owned(),
         source,
     })?;
@@ -1372,7 +1389,7 @@ impl<'b> Worker<'b> {
             source,
         };
         if self.src.is_none() {
-            let f = File::open(&b.path).map_err(io_err)?;
+            let f = fsafe::open_input(&b.path, fsafe::Kind::Archive).map_err(io_err)?;
             self.src = Some(Source::new(f, READ_BUFFER, b.file_len));
             self.scratch = vec![0u8; DRAIN_BUFFER];
         }

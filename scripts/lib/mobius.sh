@@ -152,7 +152,14 @@ $MOBIUS_FLAG_SPEC"
       printf -v "$target" '%s' "$value"
     fi
   done
-  if [[ -n "${MOBIUS_ROOT:-}" ]]; then export MOBIUS_ROOT; fi
+  if [[ -n "${MOBIUS_ROOT:-}" ]]; then
+    # A mistyped root is an error, never a fresh empty tree made by a later mkdir -p; only a
+    # script that sets up a new root on purpose (scripts/demo.sh) sets MOBIUS_NEW_ROOT_OK=1.
+    if [[ ! -d "$MOBIUS_ROOT" && "${MOBIUS_NEW_ROOT_OK:-0}" != 1 ]]; then
+      die 2 "--root $MOBIUS_ROOT: does not exist (create it first: the tools never create a root)"
+    fi
+    export MOBIUS_ROOT
+  fi
   return 0
 }
 
