@@ -37,6 +37,7 @@
 
 pub mod exec;
 pub mod junit;
+mod secrets;
 pub mod spec;
 
 use clap::Parser;
@@ -45,8 +46,9 @@ use mobius_core::fsafe;
 use mobius_core::history::HistoryError;
 use mobius_core::jsonl::JsonlWriter;
 use mobius_core::records::{Record, SmokeCheck, SmokeFailure, SmokeSummary};
-use mobius_core::redact::{is_secret_key, Redactor};
+use mobius_core::redact::Redactor;
 use mobius_core::{EnvName, Exit, ToolError};
+use secrets::{is_secret_name, redacted, secret_header_vars};
 use spec::{Check, Plan, Spec};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -254,54 +256,6 @@ fn app_origin(root: &mobius_core::Root, env: &EnvName) -> Result<Option<String>,
     match (uri.scheme_str(), uri.authority()) {
         (Some(s), Some(a)) => Ok(Some(format!("{s}://{a}"))),
         _ => Err(bad(format!("health_url '{health}' has no scheme and host"))),
-    }
-}
-
-/// Whether a variable's value is a secret: a secret-like name (the one list of
-/// [`is_secret_key`]), or used in the value of a secret-like header.
-fn is_secret_name(used_in_secret_headers: &BTreeSet<String>, name: &str) -> bool {
-    is_secret_key(name) || used_in_secret_headers.contains(name)
-}
-
-/// The variables that secret-like headers (`Authorization`, `X-API-Key`, `Cookie`, ...) use,
-/// whatever their names; the literal words of those headers' values (a token written into
-/// the spec) go into `redactor`, but for the scheme word (`Bearer`).
-fn secret_header_vars(spec: &Spec, redactor: &mut Redactor) -> BTreeSet<String> {
-    const SCHEMES: &[&str] = &["bearer", "basic", "token", "digest", "negotiate", "ntlm"];
-    let mut names = BTreeSet::new();
-    for c in &spec.checks {
-        for (header, value) in &c.headers {
-            if !is_secret_key(header) {
-                continue;
-            }
-            names.extend(spec::template_names(value).into_iter().map(str::to_owned));
-            if let Ok(literal) = spec::substitute(value, &|_| Some(" ".to_owned())) {
-                for word in literal.split_whitespace() {
-                    if !SCHEMES.contains(&word.to_ascii_lowercase().as_str()) {
-                        redactor.add(word);
-                    }
-                }
-            }
-        }
-    }
-    names
-}
-
-/// The redacted form of a record: what leaves the process.
-fn redacted(c: &SmokeCheck, r: &Redactor) -> SmokeCheck {
-    SmokeCheck {
-        name: r.apply(&c.name),
-        url: r.apply(&c.url),
-        failures: c
-            .failures
-            .iter()
-            .map(|f| SmokeFailure {
-                expectation: r.apply(&f.expectation),
-                expected: r.apply(&f.expected),
-                actual: r.apply(&f.actual),
-            })
-            .collect(),
-        ..c.clone()
     }
 }
 
