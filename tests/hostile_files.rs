@@ -9,11 +9,11 @@
 use mobius_core::lock::EnvLock;
 use mobius_core::records::Event;
 use mobius_core::{EnvName, Root};
-use mobius_tests::{bin, records, temp_root};
+use mobius_tests::{bin, records, temp_root, wait_guarded};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Longer than any of these runs takes; a run still going then is hung.
 const HANG_GUARD: Duration = Duration::from_secs(20);
@@ -39,18 +39,7 @@ fn run(tool: &str, root: &Path, args: &[String]) -> Ran {
         .stderr(fs::File::create(&e).unwrap())
         .spawn()
         .unwrap();
-    let start = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if start.elapsed() > HANG_GUARD {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{tool} {args:?} hung (killed after {HANG_GUARD:?})");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = wait_guarded(&mut child, HANG_GUARD, &format!("{tool} {args:?}"));
     Ran {
         code: status.code().expect("exited, not killed by a signal"),
         stdout: fs::read(&o).unwrap(),

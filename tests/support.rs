@@ -8,7 +8,7 @@
 use mobius_core::records::Record;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::Once;
 
 pub fn repo_dir() -> PathBuf {
@@ -44,6 +44,23 @@ pub fn bin(name: &str) -> PathBuf {
     }
     assert!(path.exists(), "{} not built", path.display());
     path
+}
+
+/// Waits for `child`; past `guard` it kills it and fails the test naming `what` (a hang is a
+/// failure, never a long wait).
+pub fn wait_guarded(child: &mut Child, guard: std::time::Duration, what: &str) -> ExitStatus {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        if start.elapsed() > guard {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} hung (killed after {guard:?})");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }
 
 pub fn script(name: &str) -> PathBuf {

@@ -11,12 +11,15 @@ usage() {
   cat <<'USAGE'
 Usage: monitor.sh --env ENV [--duration 60m] [--interval 10s] [--timeout 5s]
                   [--auto-rollback --backup FILE [--restart-cmd CMD] [--health-url URL]]
-                  [--url URL]... [--root DIR] [--dry-run] [--verbose] [--help]
+                  [--url URL]... [--p95-ms MS] [--error-rate RATE] [--min-success-rate RATE]
+                  [--consecutive-failures N] [--min-checks N] [--sustained N]
+                  [--root DIR] [--dry-run] [--verbose] [--help]
 
 Watches ENV's health (targets from config/ENV/app.json, or --url) for --duration,
 saving every sample and verdict to monitor_logs/ENV_<stamp>.jsonl, and applies the
 rollback rules (3 consecutive failures, success rate < 70% after 5 checks, P95 > 5000 ms
-at 5 consecutive checks, error rate > 5% at 5 consecutive checks). The verdict is
+at 5 consecutive checks, error rate > 5% at 5 consecutive checks; the threshold flags,
+passed to mobius-judge unchanged, set other values: see mobius-judge --help). The verdict is
 recorded in history/ENV.jsonl. With --auto-rollback, a rollback verdict stops the probe
 and restores --backup at once via rollback_dhash.sh (the backup is verified before
 monitoring starts); --restart-cmd CMD and --health-url URL are passed to it (without
@@ -48,16 +51,21 @@ mobius_flag --backup value backup
 mobius_flag --restart-cmd value +
 mobius_flag --health-url value +
 mobius_flag --url value +
+# The rules' thresholds, handed to the judge as they are (it checks them).
+for flag in --p95-ms --error-rate --min-success-rate; do mobius_flag "$flag" value +; done
+for flag in --consecutive-failures --min-checks --sustained; do mobius_flag "$flag" number +; done
 mobius_parse "$@"
 check_env "$env"
 root="${MOBIUS_ROOT:-.}"
-# --url goes to the probe; --restart-cmd and --health-url to the rollback.
-urls=() rollback_args=()
+# --url goes to the probe; the thresholds to the judge; --restart-cmd and --health-url to
+# the rollback.
+urls=() judge_args=() rollback_args=()
 set -- ${MOBIUS_PASS[@]+"${MOBIUS_PASS[@]}"}
 while (($#)); do
   case "$1" in
     --url) urls+=("$1" "$2") ;;
-    *) rollback_args+=("$1" "$2") ;;
+    --restart-cmd | --health-url) rollback_args+=("$1" "$2") ;;
+    *) judge_args+=("$1" "$2") ;;
   esac
   shift 2
 done
@@ -127,7 +135,7 @@ set +e
 tee -a "$log_file" <"$work/samples" |
   {
     "$judge" --follow --duration "$duration" --interval "$interval" --env "$env" \
-      --log "$log_file" ${verbose_flags[@]+"${verbose_flags[@]}"}
+      --log "$log_file" ${judge_args[@]+"${judge_args[@]}"} ${verbose_flags[@]+"${verbose_flags[@]}"}
     judge_rc=$?
     kill -TERM "$probe_pid" 2>/dev/null
     exit "$judge_rc"
