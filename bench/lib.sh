@@ -127,3 +127,36 @@ r = ma / mb
 print(f"ratio {a} / {b} = {r:.2f} (target <= {target}): {'PASS' if r <= target else 'FAIL'}")
 PY
 }
+
+# bench_demo DIR ENV APP_JSON: writes APP_JSON to DIR/config/ENV/app.json and starts the
+# release mobius-demo with root DIR on a free port of 127.0.0.1; sets BENCH_DEMO_URL and
+# adds its pid to BENCH_DEMO_PIDS for bench_stop_demos. (Not run in $(...): the pid must
+# reach this shell.)
+BENCH_DEMO_URL="" BENCH_DEMO_PIDS=()
+bench_demo() {
+  local dir="$1" env="$2" url="" i
+  mkdir -p "$dir/config/$env"
+  printf '%s\n' "$3" >"$dir/config/$env/app.json"
+  "$BENCH_RELEASE/mobius-demo" --env "$env" --root "$dir" --listen 127.0.0.1:0 --quiet \
+    >"$dir/listening.json" 2>"$dir/demo.err" &
+  BENCH_DEMO_PIDS+=("$!")
+  for ((i = 0; i < 100; i++)); do
+    if [[ -s "$dir/listening.json" ]]; then
+      url="$(sed -n 's/.*"url":"\([^"]*\)".*/\1/p' "$dir/listening.json")"
+    fi
+    [[ -n "$url" ]] && break
+    sleep 0.05
+  done
+  [[ -n "$url" ]] || die 4 "mobius-demo did not start: $(cat "$dir/demo.err")"
+  # shellcheck disable=SC2034 # read by the scripts that source this file
+  BENCH_DEMO_URL="$url"
+}
+
+# bench_stop_demos: stops every demo bench_demo started (for the EXIT trap).
+bench_stop_demos() {
+  local pid
+  for pid in ${BENCH_DEMO_PIDS[@]+"${BENCH_DEMO_PIDS[@]}"}; do
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+}

@@ -5,6 +5,8 @@
 set -euo pipefail
 # shellcheck source=../scripts/lib/mobius.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib/mobius.sh"
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 usage() {
   cat <<'USAGE'
@@ -54,37 +56,18 @@ demo="$release_dir/mobius-demo"
 [[ -x "$probe" && -x "$demo" ]] || die 4 "release binaries missing in $release_dir (drop --no-build)"
 
 work="$(mktemp -d)"
-demo_pids=()
 cleanup() {
-  local pid
-  for pid in "${demo_pids[@]}"; do
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
+  bench_stop_demos
   rm -rf "$work"
 }
 trap 'cleanup 2>/dev/null' EXIT
 
 # start_demo NAME LATENCY_MS: starts a demo whose config adds LATENCY_MS; sets demo_url.
-# (Not run in $(...): the pid must reach demo_pids in this shell for the cleanup.)
 demo_url=""
 start_demo() {
-  local name="$1" latency="$2" root="$work/$1" url="" i
-  mkdir -p "$root/config/$env"
-  printf '{"version":"bench","demo":{"latency_ms":%s,"error_share":0,"healthy":true}}\n' \
-    "$latency" >"$root/config/$env/app.json"
-  "$demo" --env "$env" --root "$root" --listen 127.0.0.1:0 --quiet \
-    >"$root/listening.json" 2>"$root/demo.err" &
-  demo_pids+=("$!")
-  for ((i = 0; i < 100; i++)); do
-    if [[ -s "$root/listening.json" ]]; then
-      url="$(sed -n 's/.*"url":"\([^"]*\)".*/\1/p' "$root/listening.json")"
-    fi
-    [[ -n "$url" ]] && break
-    sleep 0.05
-  done
-  [[ -n "$url" ]] || die 4 "mobius-demo ($name) did not start: $(cat "$root/demo.err")"
-  demo_url="$url"
+  bench_demo "$work/$1" "$env" \
+    "{\"version\":\"bench\",\"demo\":{\"latency_ms\":$2,\"error_share\":0,\"healthy\":true}}"
+  demo_url="$BENCH_DEMO_URL"
 }
 
 # cpu_seconds FILE: user+sys seconds from a bash `time` report in FILE (TIMEFORMAT='%3U %3S').

@@ -5,6 +5,8 @@
 set -euo pipefail
 # shellcheck source=../scripts/lib/mobius.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib/mobius.sh"
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 usage() {
   cat <<'USAGE'
@@ -55,31 +57,13 @@ demo="$release_dir/mobius-demo"
 [[ -x "$smoke" && -x "$demo" ]] || die 4 "release binaries missing in $release_dir (drop --no-build)"
 
 work="$(mktemp -d)"
-demo_pid=""
 cleanup() {
-  if [[ -n "$demo_pid" ]]; then
-    kill "$demo_pid" 2>/dev/null || true
-    wait "$demo_pid" 2>/dev/null || true
-  fi
+  bench_stop_demos
   rm -rf "$work"
 }
 trap 'cleanup 2>/dev/null' EXIT
-
-mkdir -p "$work/config/$env"
-printf '{"version":"bench-1","demo":{"latency_ms":0,"error_share":0,"healthy":true}}\n' \
-  >"$work/config/$env/app.json"
-"$demo" --env "$env" --root "$work" --listen 127.0.0.1:0 --quiet \
-  >"$work/listening.json" 2>"$work/demo.err" &
-demo_pid="$!"
-base=""
-for ((i = 0; i < 100; i++)); do
-  if [[ -s "$work/listening.json" ]]; then
-    base="$(jq -r .url "$work/listening.json")"
-  fi
-  [[ -n "$base" ]] && break
-  sleep 0.05
-done
-[[ -n "$base" ]] || die 4 "mobius-demo did not start: $(cat "$work/demo.err")"
+bench_demo "$work" "$env" '{"version":"bench-1","demo":{"latency_ms":0,"error_share":0,"healthy":true}}'
+base="$BENCH_DEMO_URL"
 vlog "demo at $base"
 
 # The checks, one per line: name, path, text the body must contain.

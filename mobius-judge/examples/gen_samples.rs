@@ -2,7 +2,11 @@
 //! Deterministic: the same N gives the same bytes. Four targets checked every 10 s; one of
 //! them also carries the service's own `error_rate` and `p95_ms`, as with `--metrics-url`.
 //!
-//! `cargo run --release -p mobius-judge --example gen_samples -- 5000000 > samples.jsonl`
+//! With a second argument T, the lines cycle through T targets of their own instead (a fleet
+//! on one probe, for bench/judge_fleet.sh), and every target carries the metrics, so that the
+//! lines are alike whatever T is.
+//!
+//! `cargo run --release -p mobius-judge --example gen_samples -- 5000000 [T] > samples.jsonl`
 use mobius_core::records::{Record, Sample};
 use std::io::{BufWriter, Write};
 use std::time::{Duration, UNIX_EPOCH};
@@ -15,12 +19,21 @@ const TARGETS: [&str; 4] = [
 ];
 
 fn main() -> std::io::Result<()> {
+    let usage = || -> ! {
+        eprintln!("usage: gen_samples N [TARGETS]  (writes N sample lines to stdout)");
+        std::process::exit(2);
+    };
     let n: u64 = match std::env::args().nth(1).map(|a| a.parse()) {
         Some(Ok(n)) => n,
-        _ => {
-            eprintln!("usage: gen_samples N  (writes N sample lines to stdout)");
-            std::process::exit(2);
-        }
+        _ => usage(),
+    };
+    let fleet = std::env::args().nth(2).is_some();
+    let targets: Vec<String> = match std::env::args().nth(2).map(|a| a.parse::<u32>()) {
+        None => TARGETS.iter().map(|t| (*t).to_owned()).collect(),
+        Some(Ok(t)) if t > 0 => (0..t)
+            .map(|i| format!("http://10.1.{}.{}:8080/health", i / 250, i % 250 + 1))
+            .collect(),
+        Some(_) => usage(),
     };
     let mut out = BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
     let mut rng = 0x2026_1126_u64;
@@ -33,8 +46,8 @@ fn main() -> std::io::Result<()> {
     };
     let start = 1_795_694_400_000u64;
     for i in 0..n {
-        let t = i % TARGETS.len() as u64;
-        let round = i / TARGETS.len() as u64;
+        let t = i % targets.len() as u64;
+        let round = i / targets.len() as u64;
         let jitter = next() % 7;
         let r = next();
         // Mostly 5-40 ms, now and then a slow one; never enough to breach the thresholds.
@@ -44,11 +57,11 @@ fn main() -> std::io::Result<()> {
             5.0 + (r >> 20) as f64 % 35_000.0 / 1000.0
         };
         let ts = UNIX_EPOCH + Duration::from_millis(start + round * 10_000 + t * 3 + jitter);
-        let metrics = t == 0;
+        let metrics = fleet || t == 0;
         let s = Sample {
             seq: round + 1,
             ts: mobius_core::time::rfc3339(ts),
-            target: TARGETS[t as usize].to_owned(),
+            target: targets[t as usize].clone(),
             ok: true,
             status: Some(200),
             latency_ms: Some((latency * 1000.0).round() / 1000.0),
