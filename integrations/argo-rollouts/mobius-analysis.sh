@@ -57,7 +57,7 @@ flags=(--env "$env" --root "$MOBIUS_ROOT")
 if [[ "$MOBIUS_DRY_RUN" == 1 ]]; then flags+=(--dry-run); fi
 if [[ "$MOBIUS_VERBOSE" == 1 ]]; then flags+=(--verbose); fi
 set +e
-"$MOBIUS_DEPLOY_DIR/monitor.sh" "${flags[@]}" ${MOBIUS_PASS[@]+"${MOBIUS_PASS[@]}"}
+"$MOBIUS_DEPLOY_DIR/monitor.sh" ${flags[@]+"${flags[@]}"} ${MOBIUS_PASS[@]+"${MOBIUS_PASS[@]}"}
 rc=$?
 set -e
 
