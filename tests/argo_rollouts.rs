@@ -203,19 +203,22 @@ fn run_analysis(given: &[(&str, &str)]) -> Ran {
 }
 
 /// Runs the analysis against a demo serving `demo` (config/argo/app.json's `demo` section)
-/// at /health, for `duration` every `interval`, the other args the template's defaults.
-fn analyse(demo: &str, duration: &str, interval: &str) -> Ran {
+/// at /health, for `duration` every `interval`, the other args `more` or else the template's
+/// defaults.
+fn analyse(demo: &str, duration: &str, interval: &str, more: &[(&str, &str)]) -> Ran {
     let root = tempfile::tempdir().unwrap();
     let dir = root.path().join("config").join("argo");
     fs::create_dir_all(&dir).unwrap();
     fs::write(dir.join("app.json"), format!(r#"{{"demo":{demo}}}"#)).unwrap();
     let d = Demo::start(root.path(), "argo");
     let url = format!("{}/health", d.url);
-    run_analysis(&[
-        ("service-url", &url),
+    let mut given = vec![
+        ("service-url", url.as_str()),
         ("duration", duration),
         ("interval", interval),
-    ])
+    ];
+    given.extend_from_slice(more);
+    run_analysis(&given)
 }
 
 const GOOD: &str = r#"{"healthy":true,"error_share":0,"latency_ms":0}"#;
@@ -223,7 +226,7 @@ const BAD: &str = r#"{"healthy":false,"error_share":0,"latency_ms":0}"#;
 
 #[test]
 fn a_good_service_passes_the_analysis() {
-    let ran = analyse(GOOD, "3s", "300ms");
+    let ran = analyse(GOOD, "3s", "300ms", &[]);
     assert_eq!(ran.code, 0, "{}", ran.stderr);
     assert_eq!(ran.verdicts.last(), Some(&(Decision::Pass, None)));
     assert!(ran.stderr.contains("analysis: pass"), "{}", ran.stderr);
@@ -231,7 +234,7 @@ fn a_good_service_passes_the_analysis() {
 
 #[test]
 fn a_bad_service_fails_the_analysis() {
-    let ran = analyse(BAD, "20s", "200ms");
+    let ran = analyse(BAD, "20s", "200ms", &[]);
     assert_eq!(ran.code, 1, "{}", ran.stderr);
     let rolled_back = (Decision::Rollback, Some(Rule::ConsecutiveFailures));
     assert_eq!(ran.verdicts.last(), Some(&rolled_back));
@@ -241,7 +244,7 @@ fn a_bad_service_fails_the_analysis() {
 #[test]
 fn an_inconclusive_run_fails_the_analysis_and_says_why() {
     // Two checks of a healthy service: too few for the judge (it needs 5) to say pass.
-    let ran = analyse(GOOD, "1s", "600ms");
+    let ran = analyse(GOOD, "1s", "600ms", &[]);
     assert_eq!(ran.verdicts.last(), Some(&(Decision::Inconclusive, None)));
     assert_eq!(
         ran.code, 1,
@@ -250,4 +253,14 @@ fn an_inconclusive_run_fails_the_analysis_and_says_why() {
     );
     let said = ran.stderr.contains("inconclusive counts as failure");
     assert!(said, "{}", ran.stderr);
+}
+
+#[test]
+fn the_templates_thresholds_reach_the_judge() {
+    // Healthy answers 30 ms late: a pass at the default 5000 ms, a rollback at 5 ms.
+    let slow = r#"{"healthy":true,"error_share":0,"latency_ms":30}"#;
+    let ran = analyse(slow, "20s", "200ms", &[("p95-ms", "5")]);
+    assert_eq!(ran.code, 1, "{}", ran.stderr);
+    let rolled_back = (Decision::Rollback, Some(Rule::P95Latency));
+    assert_eq!(ran.verdicts.last(), Some(&rolled_back));
 }

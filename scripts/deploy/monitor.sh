@@ -100,7 +100,9 @@ if [[ "$MOBIUS_DRY_RUN" == 1 ]]; then
   # binaries redact what they print, these lines would not (the flags' names say enough).
   given=""
   for ((i = 0; i < ${#urls[@]}; i += 2)); do given+=" ${urls[i]} ..."; done
-  log "dry run: $probe --env $env --interval $interval --duration $duration --timeout $timeout$given | tee $log_file | $judge --follow --duration $duration --env $env"
+  judged=""
+  for ((i = 0; i < ${#judge_args[@]}; i++)); do judged+=" ${judge_args[i]}"; done
+  log "dry run: $probe --env $env --interval $interval --duration $duration --timeout $timeout$given | tee $log_file | $judge --follow --duration $duration --env $env$judged"
   if ((auto_rollback)); then
     given=""
     for ((i = 0; i < ${#rollback_args[@]}; i += 2)); do given+=" ${rollback_args[i]} ..."; done
