@@ -2,7 +2,9 @@
 //! inventory (`ansible_connection=local`), each host its own MOBIUS root and its own
 //! mobius-demo: a good release reaches all five; a release that breaks host 3 leaves hosts
 //! 1-2 on it, host 3 rolled back by its monitor and healthy, hosts 4-5 untouched, and the
-//! play failed naming host 3 and the rule that fired.
+//! play failed naming host 3 and the rule that fired; a host that breaks after its own
+//! window is caught by the fleet gate (one probe over the hosts done, `mobius-judge --quorum`)
+//! before the next batch.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 // The deploy scripts are bash, and Ansible's controller does not run on Windows.
 #![cfg(unix)]
@@ -84,6 +86,18 @@ impl Host {
 /// answers 30 % of its requests with 500 (its smoke checks still pass: the first failure is
 /// the 4th request). Gives the exit code and stdout+stderr.
 fn run_playbook(hosts: &[Host], release: &str, broken: Option<usize>) -> (Option<i32>, String) {
+    let deploy = repo_dir().join("integrations/ansible/examples/deploy_demo.yml");
+    run_playbook_with(hosts, release, broken, &deploy, &[])
+}
+
+/// `run_playbook` with another deploy task file and extra (host number, name, value) vars.
+fn run_playbook_with(
+    hosts: &[Host],
+    release: &str,
+    broken: Option<usize>,
+    deploy: &std::path::Path,
+    extra: &[(usize, &str, Value)],
+) -> (Option<i32>, String) {
     ensure_bins();
     let work = tempfile::tempdir().unwrap();
     let mut inv_hosts = serde_json::Map::new();
@@ -95,13 +109,16 @@ fn run_playbook(hosts: &[Host], release: &str, broken: Option<usize>) -> (Option
         if broken == Some(i + 1) {
             vars["demo_behaviour"] = json!({"error_share": 0.3});
         }
+        for (_, name, value) in extra.iter().filter(|(n, _, _)| *n == i + 1) {
+            vars[*name] = value.clone();
+        }
         inv_hosts.insert(format!("host{}", i + 1), vars);
     }
     let inventory = json!({"fleet": {
         "hosts": inv_hosts,
         "vars": {
             "mobius_env": ENV,
-            "mobius_deploy_tasks": repo_dir().join("integrations/ansible/examples/deploy_demo.yml"),
+            "mobius_deploy_tasks": deploy,
             "mobius_bin_dir": bin_dir(),
             "mobius_monitor_duration": "4s",
             "mobius_monitor_interval": "500ms",
@@ -249,4 +266,71 @@ fn a_release_that_breaks_host_3_stops_the_rollout_there() {
     assert!(out.contains("Done (on 3.0.0): host1, host2."), "{out}");
     assert!(out.contains("Not reached: host4, host5."), "{out}");
     assert!(!out.contains("MOBIUS rollout of 3.0.0 done"), "{out}");
+}
+
+/// The deploy of host 3 also breaks host 1, which passed its own monitoring window already:
+/// host 3's window passes, and the fleet gate after its batch, probing hosts 1-3 as one
+/// fleet, stops the rollout before hosts 4-5.
+#[test]
+fn the_fleet_gate_stops_the_rollout_when_a_done_host_breaks() {
+    if !have_ansible() {
+        return;
+    }
+    let hosts = fleet();
+    let work = tempfile::tempdir().unwrap();
+    let deploy = work.path().join("deploy.yml");
+    let example = repo_dir().join("integrations/ansible/examples/deploy_demo.yml");
+    std::fs::write(
+        &deploy,
+        format!(
+            r#"- ansible.builtin.include_tasks: "{}"
+- name: Break a host that is done already
+  ansible.builtin.replace:
+    path: "{{{{ also_break }}}}"
+    regexp: '"healthy": true'
+    replace: '"healthy": false'
+  when: also_break is defined
+"#,
+            example.display()
+        ),
+    )
+    .unwrap();
+    let host1_app = hosts[0]
+        .root
+        .path()
+        .join("config")
+        .join(ENV)
+        .join("app.json");
+    let before: Vec<_> = hosts.iter().map(Host::config).collect();
+    let (code, out) = run_playbook_with(
+        &hosts,
+        "3.0.0",
+        None,
+        &deploy,
+        &[(3, "also_break", json!(host1_app))],
+    );
+    assert_ne!(code, Some(0), "the play must fail: {out}");
+    assert_eq!(hosts[0].health(), Some(503), "host 1 is the broken one");
+    for (i, host) in hosts[..3].iter().enumerate() {
+        assert_eq!(host.version(), "3.0.0", "host{}: {out}", i + 1);
+    }
+    for (i, host) in hosts.iter().enumerate().skip(3) {
+        assert_eq!(host.version(), SHIPPED, "host{}", i + 1);
+        assert_eq!(host.config(), before[i], "host{}", i + 1);
+    }
+    assert!(
+        out.contains(
+            "stopped at host3: fleet gate failed after host3's batch (mobius-judge exit 1): "
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("{}/health", hosts[0].demo.url)),
+        "the gate names host 1's URL: {out}"
+    );
+    assert!(
+        out.contains("Done (on 3.0.0): host1, host2, host3."),
+        "{out}"
+    );
+    assert!(out.contains("Not reached: host4, host5."), "{out}");
 }
