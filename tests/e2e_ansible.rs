@@ -4,7 +4,7 @@
 //! 1-2 on it, host 3 rolled back by its monitor and healthy, hosts 4-5 untouched, and the
 //! play failed naming host 3 and the rule that fired; a host that breaks after its own
 //! window is caught by the fleet gate (one probe over the hosts done, `mobius-judge --quorum`)
-//! before the next batch.
+//! before the next batch; a release that fails its smoke tests is rolled back at once.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 // The deploy scripts are bash, and Ansible's controller does not run on Windows.
 #![cfg(unix)]
@@ -66,7 +66,7 @@ impl Host {
         http_get(&format!("{}/health", self.demo.url)).map(|(s, _)| s)
     }
 
-    fn config(&self) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
+    fn config(&self) -> Config {
         tree_files(&self.root.path().join("config"))
     }
 
@@ -175,16 +175,23 @@ fn run_playbook_with(
     (status.code(), std::fs::read_to_string(&out_path).unwrap())
 }
 
-fn fleet() -> Vec<Host> {
-    (0..HOSTS).map(|_| Host::start()).collect()
+type Config = std::collections::BTreeMap<PathBuf, Vec<u8>>;
+
+/// Five hosts and each one's config before the run, or None (skipped) without Ansible.
+fn fleet() -> Option<(Vec<Host>, Vec<Config>)> {
+    if !have_ansible() {
+        return None;
+    }
+    let hosts: Vec<Host> = (0..HOSTS).map(|_| Host::start()).collect();
+    let before = hosts.iter().map(Host::config).collect();
+    Some((hosts, before))
 }
 
 #[test]
 fn a_good_release_reaches_every_host() {
-    if !have_ansible() {
+    let Some((hosts, _)) = fleet() else {
         return;
-    }
-    let hosts = fleet();
+    };
     let (code, out) = run_playbook(&hosts, "2.0.0", None);
     assert_eq!(code, Some(0), "{out}");
     for (i, host) in hosts.iter().enumerate() {
@@ -211,11 +218,9 @@ fn a_good_release_reaches_every_host() {
 
 #[test]
 fn a_release_that_breaks_host_3_stops_the_rollout_there() {
-    if !have_ansible() {
+    let Some((hosts, before)) = fleet() else {
         return;
-    }
-    let hosts = fleet();
-    let before: Vec<_> = hosts.iter().map(Host::config).collect();
+    };
     let (code, out) = run_playbook(&hosts, "3.0.0", Some(3));
     assert_ne!(code, Some(0), "the play must fail: {out}");
 
@@ -273,10 +278,9 @@ fn a_release_that_breaks_host_3_stops_the_rollout_there() {
 /// fleet, stops the rollout before hosts 4-5.
 #[test]
 fn the_fleet_gate_stops_the_rollout_when_a_done_host_breaks() {
-    if !have_ansible() {
+    let Some((hosts, before)) = fleet() else {
         return;
-    }
-    let hosts = fleet();
+    };
     let work = tempfile::tempdir().unwrap();
     let deploy = work.path().join("deploy.yml");
     let example = repo_dir().join("integrations/ansible/examples/deploy_demo.yml");
@@ -301,7 +305,6 @@ fn the_fleet_gate_stops_the_rollout_when_a_done_host_breaks() {
         .join("config")
         .join(ENV)
         .join("app.json");
-    let before: Vec<_> = hosts.iter().map(Host::config).collect();
     let (code, out) = run_playbook_with(
         &hosts,
         "3.0.0",
@@ -332,5 +335,45 @@ fn the_fleet_gate_stops_the_rollout_when_a_done_host_breaks() {
         out.contains("Done (on 3.0.0): host1, host2, host3."),
         "{out}"
     );
+    assert!(out.contains("Not reached: host4, host5."), "{out}");
+}
+
+/// A release whose smoke tests fail (host 3 answers 503 on /health) is rolled back at once,
+/// without waiting for a monitoring window, and stops the rollout the same way.
+#[test]
+fn a_release_that_fails_its_smoke_tests_is_rolled_back_and_stops_the_rollout() {
+    let Some((hosts, before)) = fleet() else {
+        return;
+    };
+    let deploy = repo_dir().join("integrations/ansible/examples/deploy_demo.yml");
+    let (code, out) = run_playbook_with(
+        &hosts,
+        "3.0.0",
+        None,
+        &deploy,
+        &[(3, "demo_behaviour", json!({"healthy": false}))],
+    );
+    assert_ne!(code, Some(0), "the play must fail: {out}");
+    for (i, host) in hosts[..2].iter().enumerate() {
+        assert_eq!(host.version(), "3.0.0", "host{}: {out}", i + 1);
+    }
+    let host3 = &hosts[2];
+    assert_eq!(host3.version(), SHIPPED, "host3 is back on the old release");
+    assert_eq!(host3.health(), Some(200), "host3 is healthy again");
+    assert_eq!(host3.config(), before[2]);
+    assert!(
+        host3.monitor_records().is_empty(),
+        "no monitoring after failed smoke tests"
+    );
+    for (i, host) in hosts.iter().enumerate().skip(3) {
+        assert_eq!(host.config(), before[i], "host{}", i + 1);
+    }
+    assert!(
+        out.contains(
+            "stopped at host3: smoke tests failed (exit 1) for release 3.0.0; rolled back to "
+        ),
+        "{out}"
+    );
+    assert!(out.contains("Done (on 3.0.0): host1, host2."), "{out}");
     assert!(out.contains("Not reached: host4, host5."), "{out}");
 }
