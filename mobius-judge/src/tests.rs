@@ -99,6 +99,7 @@ fn to_lines(seq: &[S]) -> String {
             detail: "x".to_owned(),
             error_rate: s.error_rate,
             p95_ms: s.p95,
+            metrics: None,
         };
         out.push_str(&serde_json::to_string(&Record::Sample(rec)).unwrap());
         out.push('\n');
