@@ -7,6 +7,7 @@ use mobius_core::records::Rule;
 use proptest::prelude::*;
 
 mod duration;
+mod metrics;
 
 /// One sample to write, for target A unless `target` says otherwise.
 #[derive(Debug, Clone)]
