@@ -219,6 +219,34 @@ mod tests {
     }
 
     #[test]
+    fn prometheus_keys_go_together() {
+        let ok = AppConfig::parse(
+            br#"{"prometheus_url":"http://p:9090","error_rate_query":"sum(x)","p95_query":"q","p95_unit":"s"}"#,
+        )
+        .unwrap();
+        assert_eq!(ok.p95_unit.as_deref(), Some("s"));
+        for (bad, says) in [
+            (r#"{"prometheus_url":"http://p"}"#, "needs error_rate_query"),
+            (r#"{"error_rate_query":"sum(x)"}"#, "need prometheus_url"),
+            (
+                r#"{"prometheus_url":"http://p","error_rate_query":"x","metrics_url":"http://m"}"#,
+                "both set",
+            ),
+            (
+                r#"{"prometheus_url":"http://p","error_rate_query":"x","p95_unit":"min"}"#,
+                "p95_unit",
+            ),
+            (
+                r#"{"prometheus_url":"http://p","error_rate_query":" "}"#,
+                "empty",
+            ),
+        ] {
+            let e = AppConfig::parse(bad.as_bytes()).unwrap_err();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+    }
+
+    #[test]
     fn the_default_source_is_the_config_dir() {
         let app = AppConfig::parse(b"{}").unwrap();
         let s = app.sources(&Root::new("r"), &env("staging"));

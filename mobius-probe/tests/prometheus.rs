@@ -179,6 +179,14 @@ fn prometheus_down_is_noted_not_a_failed_check() {
     assert!(s.detail.contains("Prometheus unreachable"), "{}", s.detail);
 }
 
+fn from_app_json(root: &std::path::Path) -> std::process::Output {
+    Command::new(assert_cmd::cargo::cargo_bin("mobius-probe"))
+        .args(["--env", "staging", "--count", "1", "--root"])
+        .arg(root)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn app_json_names_the_server_and_queries() {
     let addr = fake_prometheus(answers);
@@ -192,11 +200,7 @@ fn app_json_names_the_server_and_queries() {
         ),
     )
     .unwrap();
-    let out = Command::new(assert_cmd::cargo::cargo_bin("mobius-probe"))
-        .args(["--env", "staging", "--count", "1", "--root"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
+    let out = from_app_json(dir.path());
     let Record::Sample(s) = serde_json::from_slice(out.stdout.trim_ascii()).unwrap() else {
         panic!()
     };
@@ -206,11 +210,7 @@ fn app_json_names_the_server_and_queries() {
         format!(r#"{{"health_url":"http://{addr}/health","prometheus_url":"http://{addr}"}}"#),
     )
     .unwrap();
-    let out = Command::new(assert_cmd::cargo::cargo_bin("mobius-probe"))
-        .args(["--env", "staging", "--count", "1", "--root"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
+    let out = from_app_json(dir.path());
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("needs error_rate_query"));
 }
