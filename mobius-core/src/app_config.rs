@@ -7,6 +7,10 @@
 //! | --- | --- | --- |
 //! | `health_url` | probe, smoke, rollback | the URL whose 2xx answer means healthy |
 //! | `metrics_url` | probe | the service's JSON metrics (`error_rate`, `p95_ms`) |
+//! | `prometheus_url` | probe | a Prometheus server to read the metrics from instead (needs `error_rate_query`) |
+//! | `error_rate_query` | probe | PromQL instant query giving the error rate (0..1) as one series |
+//! | `p95_query` | probe | PromQL instant query giving the P95 latency as one series (optional) |
+//! | `p95_unit` | probe | `ms` (default) or `s`: the unit `p95_query` answers in |
 //! | `restart_cmd` | rollback, monitor.sh | run with `sh -c` after a restore swaps trees (and after a swap back) |
 //! | `backup_sources` | backup, rollback | the directories one backup holds (default: `config/<env>` alone) |
 //!
@@ -29,6 +33,14 @@ pub struct AppConfig {
     pub health_url: Option<String>,
     #[serde(default)]
     pub metrics_url: Option<String>,
+    #[serde(default)]
+    pub prometheus_url: Option<String>,
+    #[serde(default)]
+    pub error_rate_query: Option<String>,
+    #[serde(default)]
+    pub p95_query: Option<String>,
+    #[serde(default)]
+    pub p95_unit: Option<String>,
     #[serde(default)]
     pub restart_cmd: Option<String>,
     #[serde(default)]
@@ -56,6 +68,7 @@ impl AppConfig {
                 return Err("restart_cmd is empty: remove it, or give the command".into());
             }
         }
+        app.check_prometheus()?;
         if let Some(list) = &app.backup_sources {
             if list.is_empty() {
                 return Err(
@@ -69,6 +82,42 @@ impl AppConfig {
             }
         }
         Ok(app)
+    }
+
+    /// The Prometheus keys go together: a server needs its error-rate query, a query needs
+    /// its server, and the JSON metrics and Prometheus are not both the source.
+    fn check_prometheus(&self) -> Result<(), String> {
+        let blank = |v: &Option<String>| v.as_deref().is_some_and(|s| s.trim().is_empty());
+        for (key, v) in [
+            ("prometheus_url", &self.prometheus_url),
+            ("error_rate_query", &self.error_rate_query),
+            ("p95_query", &self.p95_query),
+        ] {
+            if blank(v) {
+                return Err(format!("{key} is empty: remove it, or give it"));
+            }
+        }
+        if let Some(u) = &self.p95_unit {
+            if u != "ms" && u != "s" {
+                return Err(format!("p95_unit is {u:?}, expected \"ms\" or \"s\""));
+            }
+        }
+        match &self.prometheus_url {
+            Some(_) if self.metrics_url.is_some() => {
+                Err("metrics_url and prometheus_url are both set: keep one metrics source".into())
+            }
+            Some(_) if self.error_rate_query.is_none() => Err(
+                "prometheus_url needs error_rate_query (a PromQL query giving the error rate)"
+                    .into(),
+            ),
+            None if self.error_rate_query.is_some()
+                || self.p95_query.is_some()
+                || self.p95_unit.is_some() =>
+            {
+                Err("error_rate_query, p95_query and p95_unit need prometheus_url".into())
+            }
+            _ => Ok(()),
+        }
     }
 
     /// `config/<env>/app.json` of `root`; `Ok(None)` when there is no such file.
@@ -167,6 +216,34 @@ mod tests {
         assert_eq!(s[1].folder().as_deref(), Some("current"));
         assert_eq!(s[2].path, PathBuf::from("/srv/x/assets"));
         assert_eq!(s[2].folder().as_deref(), Some("assets"));
+    }
+
+    #[test]
+    fn prometheus_keys_go_together() {
+        let ok = AppConfig::parse(
+            br#"{"prometheus_url":"http://p:9090","error_rate_query":"sum(x)","p95_query":"q","p95_unit":"s"}"#,
+        )
+        .unwrap();
+        assert_eq!(ok.p95_unit.as_deref(), Some("s"));
+        for (bad, says) in [
+            (r#"{"prometheus_url":"http://p"}"#, "needs error_rate_query"),
+            (r#"{"error_rate_query":"sum(x)"}"#, "need prometheus_url"),
+            (
+                r#"{"prometheus_url":"http://p","error_rate_query":"x","metrics_url":"http://m"}"#,
+                "both set",
+            ),
+            (
+                r#"{"prometheus_url":"http://p","error_rate_query":"x","p95_unit":"min"}"#,
+                "p95_unit",
+            ),
+            (
+                r#"{"prometheus_url":"http://p","error_rate_query":" "}"#,
+                "empty",
+            ),
+        ] {
+            let e = AppConfig::parse(bad.as_bytes()).unwrap_err();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
     }
 
     #[test]

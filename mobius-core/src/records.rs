@@ -92,6 +92,21 @@ pub struct Sample {
     /// P95 latency as the service itself reports it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub p95_ms: Option<f64>,
+    /// Whether the service's metrics were read with this check: absent when no metrics
+    /// source is configured (and in logs older than the field), so the judge can tell
+    /// "metrics never asked for" from "metrics asked for and never got".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<MetricsRead>,
+}
+
+/// The `metrics` field of a sample.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MetricsRead {
+    /// Every configured figure was read.
+    Ok,
+    /// A figure could not be read; `detail` says why ("metrics: ...").
+    Failed,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -461,6 +476,7 @@ mod tests {
             detail: "timed out after 5s".into(),
             error_rate: None,
             p95_ms: None,
+            metrics: None,
         };
         let line = serde_json::to_string(&Record::Sample(s.clone())).unwrap();
         assert!(line.starts_with("{\"type\":\"sample\""), "{line}");

@@ -100,7 +100,7 @@ fn serve_connection(stream: TcpStream, service: &Service) {
         let written = resp.write_to(&mut writer, req.keep_alive, head_only);
         if resp.counted {
             let ms = started.elapsed().as_secs_f64() * 1000.0;
-            service.stats.record(Instant::now(), ms, resp.status >= 500);
+            service.stats.record(Instant::now(), ms, resp.status);
         }
         service
             .reporter
@@ -198,8 +198,9 @@ fn read_request(reader: &mut BufReader<TcpStream>, line: &mut Vec<u8>) -> ReadOu
 pub struct Response {
     pub status: u16,
     pub body: Vec<u8>,
-    /// Counted in /metrics (everything but /metrics itself).
+    /// Counted in /metrics (everything but the metrics paths themselves).
     pub counted: bool,
+    pub content_type: &'static str,
 }
 
 impl Response {
@@ -210,6 +211,7 @@ impl Response {
             status,
             body,
             counted: true,
+            content_type: "application/json",
         }
     }
 
@@ -220,9 +222,10 @@ impl Response {
         head_only: bool,
     ) -> std::io::Result<()> {
         let mut out = format!(
-            "HTTP/1.1 {} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: {}\r\n\r\n",
+            "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: {}\r\n\r\n",
             self.status,
             reason(self.status),
+            self.content_type,
             self.body.len(),
             if keep_alive { "keep-alive" } else { "close" }
         )
@@ -315,6 +318,12 @@ fn route(req: &Request, service: &Service) -> Response {
             r.counted = false;
             r
         }
+        "/metrics/prometheus" => Response {
+            status: 200,
+            body: service.stats.prometheus().into_bytes(),
+            counted: false,
+            content_type: "text/plain; version=0.0.4; charset=utf-8",
+        },
         "/api/version" => Response::json(
             200,
             &json!({"version": cfg.version, "env": service.env, "service": "mobius-demo"}),

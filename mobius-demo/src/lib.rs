@@ -10,7 +10,8 @@
 //! {"type":"listening","addr":"127.0.0.1:8080","url":"http://127.0.0.1:8080","env":"staging","pid":4242}
 //! ```
 //!
-//! Routes: `GET /health`, `GET /metrics`, `GET /api/version`, `GET /api/items` (HEAD too).
+//! Routes: `GET /health`, `GET /metrics`, `GET /metrics/prometheus`, `GET /api/version`,
+//! `GET /api/items` (HEAD too).
 
 pub mod config;
 pub mod http;
@@ -41,7 +42,10 @@ good config stays in force and the problem is logged on stderr until it is fixed
 
 Metrics (GET /metrics): requests, errors (5xx) since start; window_requests, window_errors,
 error_rate and p95_ms (linear interpolation) over the requests of the last 60 s, /metrics itself
-not counted; version, env, healthy, uptime_s.";
+not counted; version, env, healthy, uptime_s.
+GET /metrics/prometheus, the same requests since start in the Prometheus text format: counter
+mobius_demo_http_requests_total{code} and histogram mobius_demo_http_request_duration_seconds
+(buckets 5 ms .. 10 s, _sum, _count); neither metrics path is counted.";
 
 /// Serve the demo service for an environment.
 #[derive(Debug, Parser)]

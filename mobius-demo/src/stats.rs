@@ -1,6 +1,8 @@
-//! Request counters and the last minute of requests, for `GET /metrics`.
+//! Request counters and the last minute of requests, for `GET /metrics`, and the cumulative
+//! counter and histogram `GET /metrics/prometheus` renders in the Prometheus text format.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -17,11 +19,22 @@ struct Entry {
     error: bool,
 }
 
+/// Upper bounds (seconds) of the latency histogram's buckets: Prometheus client libraries'
+/// defaults, so the usual `histogram_quantile` queries and dashboards fit.
+pub const BUCKETS_S: [f64; 11] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
 #[derive(Debug, Default)]
 struct Inner {
     requests: u64,
     errors: u64,
     window: VecDeque<Entry>,
+    /// Requests since start by status code (the counter's `code` label).
+    by_code: BTreeMap<u16, u64>,
+    /// Non-cumulative count per bucket of BUCKETS_S; `+Inf` is `requests`.
+    buckets: [u64; BUCKETS_S.len()],
+    latency_sum_s: f64,
 }
 
 #[derive(Debug, Default)]
@@ -46,12 +59,20 @@ impl Stats {
         Stats::default()
     }
 
-    pub fn record(&self, now: Instant, latency_ms: f64, error: bool) {
+    /// Counts one served request; a status of 500 and above is an error.
+    pub fn record(&self, now: Instant, latency_ms: f64, status: u16) {
+        let error = status >= 500;
         let mut s = match self.inner.lock() {
             Ok(g) => g,
             Err(poisoned) => poisoned.into_inner(),
         };
         s.requests += 1;
+        *s.by_code.entry(status).or_insert(0) += 1;
+        let secs = latency_ms / 1000.0;
+        s.latency_sum_s += secs;
+        if let Some(i) = BUCKETS_S.iter().position(|&le| secs <= le) {
+            s.buckets[i] += 1;
+        }
         s.errors += u64::from(error);
         if s.window.len() >= MAX_KEPT {
             s.window.pop_front();
@@ -87,6 +108,52 @@ impl Stats {
             },
             p95_ms: percentile_sorted(&lat, 95.0).map(|v| (v * 1000.0).round() / 1000.0),
         }
+    }
+}
+
+impl Stats {
+    /// The counter `mobius_demo_http_requests_total{code}` and the histogram
+    /// `mobius_demo_http_request_duration_seconds` in the text exposition format 0.0.4.
+    pub fn prometheus(&self) -> String {
+        let s = match self.inner.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let mut out = String::with_capacity(2048);
+        out.push_str("# HELP mobius_demo_http_requests_total Requests served, by status code (metrics paths not counted).\n");
+        out.push_str("# TYPE mobius_demo_http_requests_total counter\n");
+        for (code, n) in &s.by_code {
+            let _ = writeln!(
+                out,
+                "mobius_demo_http_requests_total{{code=\"{code}\"}} {n}"
+            );
+        }
+        out.push_str("# HELP mobius_demo_http_request_duration_seconds Time to answer a request (metrics paths not counted).\n");
+        out.push_str("# TYPE mobius_demo_http_request_duration_seconds histogram\n");
+        let mut cumulative = 0;
+        for (le, n) in BUCKETS_S.iter().zip(s.buckets.iter()) {
+            cumulative += n;
+            let _ = writeln!(
+                out,
+                "mobius_demo_http_request_duration_seconds_bucket{{le=\"{le}\"}} {cumulative}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "mobius_demo_http_request_duration_seconds_bucket{{le=\"+Inf\"}} {}",
+            s.requests
+        );
+        let _ = writeln!(
+            out,
+            "mobius_demo_http_request_duration_seconds_sum {}",
+            s.latency_sum_s
+        );
+        let _ = writeln!(
+            out,
+            "mobius_demo_http_request_duration_seconds_count {}",
+            s.requests
+        );
+        out
     }
 }
 
@@ -131,12 +198,30 @@ mod tests {
     fn window_forgets_requests_older_than_a_minute() {
         let s = Stats::new();
         let t0 = Instant::now();
-        s.record(t0, 10.0, true);
-        s.record(t0 + Duration::from_secs(30), 20.0, false);
+        s.record(t0, 10.0, 500);
+        s.record(t0 + Duration::from_secs(30), 20.0, 200);
         let snap = s.snapshot(t0 + Duration::from_secs(61));
         assert_eq!((snap.requests, snap.errors), (2, 1));
         assert_eq!((snap.window_requests, snap.window_errors), (1, 0));
         assert_eq!(snap.error_rate, 0.0);
         assert_eq!(snap.p95_ms, Some(20.0));
+    }
+
+    #[test]
+    fn prometheus_text_counts_codes_and_fills_cumulative_buckets() {
+        let s = Stats::new();
+        let t0 = Instant::now();
+        s.record(t0, 3.0, 200);
+        s.record(t0, 30.0, 200);
+        s.record(t0, 20_000.0, 500);
+        let text = s.prometheus();
+        assert!(text.contains("mobius_demo_http_requests_total{code=\"200\"} 2\n"));
+        assert!(text.contains("mobius_demo_http_requests_total{code=\"500\"} 1\n"));
+        assert!(text.contains("_bucket{le=\"0.005\"} 1\n"));
+        assert!(text.contains("_bucket{le=\"0.05\"} 2\n"));
+        assert!(text.contains("_bucket{le=\"10\"} 2\n"));
+        assert!(text.contains("_bucket{le=\"+Inf\"} 3\n"));
+        assert!(text.contains("mobius_demo_http_request_duration_seconds_count 3\n"));
+        assert!(text.contains("mobius_demo_http_request_duration_seconds_sum 20.033\n"));
     }
 }

@@ -260,6 +260,64 @@ fn added_latency_shows_in_p95() {
     assert!(m["p95_ms"].as_f64().unwrap() >= 50.0, "{m}");
 }
 
+/// `name{labels} value` lines of a Prometheus text body, by series (name with labels).
+fn prom_samples(body: &str) -> std::collections::HashMap<String, f64> {
+    body.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| {
+            let (series, value) = l.rsplit_once(' ').unwrap();
+            (series.to_string(), value.parse::<f64>().unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn prometheus_text_counts_served_requests_by_code_and_latency_not_metrics_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    write_config(
+        dir.path(),
+        "staging",
+        r#"{"version":"6","demo":{"latency_ms":30,"error_share":0.5}}"#,
+    );
+    let demo = start(dir.path());
+    for _ in 0..4 {
+        get(&demo.addr, "/health");
+    }
+    get(&demo.addr, "/nope");
+    get(&demo.addr, "/metrics");
+    get(&demo.addr, "/metrics/prometheus");
+    let mut s = TcpStream::connect(&demo.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    write!(
+        s,
+        "GET /metrics/prometheus HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    assert!(
+        resp.contains("Content-Type: text/plain; version=0.0.4"),
+        "{resp}"
+    );
+    let (st, body) = parse_response(&resp);
+    assert_eq!(st, 200);
+    assert!(body.contains("# TYPE mobius_demo_http_requests_total counter"));
+    assert!(body.contains("# TYPE mobius_demo_http_request_duration_seconds histogram"));
+    let m = prom_samples(&body);
+    assert_eq!(m[r#"mobius_demo_http_requests_total{code="200"}"#], 2.0);
+    assert_eq!(m[r#"mobius_demo_http_requests_total{code="500"}"#], 2.0);
+    assert_eq!(m[r#"mobius_demo_http_requests_total{code="404"}"#], 1.0);
+    let count = "mobius_demo_http_request_duration_seconds_count";
+    assert_eq!(m[count], 5.0, "neither metrics path counted: {body}");
+    let bucket =
+        |le: &str| m[&format!(r#"mobius_demo_http_request_duration_seconds_bucket{{le="{le}"}}"#)];
+    assert_eq!(bucket("+Inf"), 5.0);
+    // The four /health requests waited 30 ms; /nope did not.
+    assert_eq!(bucket("0.025"), 1.0, "{body}");
+    assert_eq!(bucket("0.05"), 5.0, "{body}");
+    assert!(m["mobius_demo_http_request_duration_seconds_sum"] >= 0.12);
+}
+
 #[cfg(unix)]
 #[test]
 fn sigterm_exits_zero() {

@@ -69,6 +69,7 @@ fn main() -> std::io::Result<()> {
             detail: "200 OK".to_owned(),
             error_rate: metrics.then(|| (next() % 200) as f64 / 10_000.0),
             p95_ms: metrics.then(|| 40.0 + (next() % 300) as f64 / 10.0),
+            metrics: None,
         };
         serde_json::to_writer(&mut out, &Record::Sample(s))?;
         out.write_all(b"\n")?;

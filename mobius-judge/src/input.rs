@@ -30,6 +30,9 @@ pub struct Check<'a> {
     pub error_rate: Option<f64>,
     #[serde(default)]
     pub p95_ms: Option<f64>,
+    /// Set when the probe had a metrics source for this target (`ok` or `failed`).
+    #[serde(default)]
+    pub metrics: Option<mobius_core::records::MetricsRead>,
     /// `ts` as milliseconds since the Unix epoch (set by [`parse_line`]).
     #[serde(skip)]
     pub ts_ms: i64,
@@ -48,6 +51,7 @@ impl<'a> Check<'a> {
             error: s.error.map(|e| Cow::Borrowed(e.as_str())),
             error_rate: s.error_rate,
             p95_ms: s.p95_ms,
+            metrics: s.metrics,
             ts_ms: 0,
         };
         c.ts_ms = validate(&c)?;

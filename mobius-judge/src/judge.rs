@@ -21,6 +21,11 @@
 //!    the streak reaches `--sustained` (the contract gives this rule no minimum, so check 5 at
 //!    the earliest with the defaults).
 //!
+//! A target whose samples carry `metrics` (the probe had a metrics source) but brought fewer
+//! than `--sustained` error rates ends `inconclusive` with rule `error_rate`: the rule could
+//! not be evaluated on metrics that never came. (The P95 rule needs no metrics: without the
+//! service's `p95_ms` it uses the checks' own latencies.)
+//!
 //! All rules are updated at every check; the first in this order that fires decides. A target
 //! whose rule fired stays at rollback; later checks of it fire nothing new.
 
@@ -126,6 +131,10 @@ struct Target {
     p95_service: Option<f64>,
     error_rate: Option<f64>,
     error_rate_seen: bool,
+    /// Checks whose sample says the probe had a metrics source, and those that brought an
+    /// error rate: the judge must not pass on metrics asked for and never got.
+    metrics_configured: u64,
+    error_rate_checks: u64,
     /// The `ts` of this target's previous check, in input order.
     prev_ms: Option<i64>,
     /// Gaps (ms) from each check to the next, as counts per length: the median gives the
@@ -152,6 +161,8 @@ impl Target {
             p95_service: None,
             error_rate: None,
             error_rate_seen: false,
+            metrics_configured: 0,
+            error_rate_checks: 0,
             prev_ms: None,
             gaps: BTreeMap::new(),
             backwards: 0,
@@ -202,6 +213,8 @@ impl Target {
         self.p95_streak = if p95_above { self.p95_streak + 1 } else { 0 };
         self.error_rate = c.error_rate;
         self.error_rate_seen |= c.error_rate.is_some();
+        self.metrics_configured += u64::from(c.metrics.is_some());
+        self.error_rate_checks += u64::from(c.error_rate.is_some());
         self.error_streak = match c.error_rate {
             Some(e) if e > cfg.error_rate => self.error_streak + 1,
             _ => 0,
@@ -481,7 +494,8 @@ impl Judge {
 
     /// The overall verdict at the end of the input: the rollback if there was one; else
     /// `inconclusive` when there were no samples, a target had fewer than `--min-checks`
-    /// checks, or the samples span less than `--duration` (see [`Judge::span_complete`]);
+    /// checks, metrics were configured but too few error rates came, or the samples span
+    /// less than `--duration` (see [`Judge::span_complete`]);
     /// else `pass`.
     pub fn final_verdict(&self) -> Verdict {
         if let Some(v) = &self.overall {
@@ -527,6 +541,12 @@ impl Judge {
             v.reason = r + &notes;
             return v;
         }
+        if let Some(r) = self.missing_metrics() {
+            v.decision = Decision::Inconclusive;
+            v.rule = Some(Rule::ErrorRate);
+            v.reason = r + &notes;
+            return v;
+        }
         let (covered, interval) = self.coverage();
         if let Some(duration) = cfg.duration {
             if !Self::covers(covered, interval, duration) {
@@ -566,6 +586,30 @@ impl Judge {
             format!("all {n} targets passed {over}")
         } + &self.unevaluated_note();
         v
+    }
+
+    /// Targets whose samples say metrics were configured but brought fewer error rates than
+    /// `--sustained` (the streak the error_rate rule needs): that rule could not be decided.
+    fn missing_metrics(&self) -> Option<String> {
+        let need = self.cfg.sustained.max(1);
+        let short: Vec<String> = self
+            .targets
+            .iter()
+            .filter(|t| t.metrics_configured > 0 && t.error_rate_checks < need)
+            .take(3)
+            .map(|t| {
+                format!(
+                    "{} ({} of {} checks)",
+                    t.name, t.error_rate_checks, t.checks
+                )
+            })
+            .collect();
+        (!short.is_empty()).then(|| {
+            format!(
+                "error_rate rule not evaluated: metrics were configured but too few error rates arrived for {} (at least --sustained {need} needed; see the samples' detail \"metrics: ...\")",
+                short.join(", ")
+            )
+        })
     }
 
     fn fired_reasons(&self) -> Vec<&str> {

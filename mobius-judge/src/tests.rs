@@ -7,6 +7,7 @@ use mobius_core::records::Rule;
 use proptest::prelude::*;
 
 mod duration;
+mod metrics;
 
 /// One sample to write, for target A unless `target` says otherwise.
 #[derive(Debug, Clone)]
@@ -99,6 +100,7 @@ fn to_lines(seq: &[S]) -> String {
             detail: "x".to_owned(),
             error_rate: s.error_rate,
             p95_ms: s.p95,
+            metrics: None,
         };
         out.push_str(&serde_json::to_string(&Record::Sample(rec)).unwrap());
         out.push('\n');

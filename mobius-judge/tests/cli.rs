@@ -31,6 +31,7 @@ fn sample(i: u64, target: &str, ok: bool) -> String {
         .to_owned(),
         error_rate: None,
         p95_ms: None,
+        metrics: None,
     };
     serde_json::to_string(&Record::Sample(s)).unwrap() + "\n"
 }

@@ -265,6 +265,15 @@ impl Checker {
         }
     }
 
+    /// Reads the metrics from Prometheus within `budget` (see [`crate::prom::read`]).
+    pub fn prometheus(
+        &self,
+        src: &crate::prom::PromSource,
+        budget: Duration,
+    ) -> (Metrics, Vec<String>) {
+        crate::prom::read(&self.agent, src, budget, self.opts.max_body)
+    }
+
     /// Reads the service's metrics within `budget`. Errors are short texts for the detail.
     pub fn metrics(&mut self, url: &str, budget: Duration) -> Result<Metrics, String> {
         if budget < Duration::from_millis(1) {

@@ -14,15 +14,17 @@
 //! latest missed tick runs at once and the older ones are skipped (said on stderr).
 
 pub mod check;
+pub mod prom;
 pub mod redirect;
 
 use check::{CheckOptions, Checker, Metrics, Outcome, StatusSet};
 use clap::Parser;
 use mobius_core::cli::{CommonArgs, Reporter};
 use mobius_core::jsonl::JsonlWriter;
-use mobius_core::records::{Record, Sample};
+use mobius_core::records::{MetricsRead, Record, Sample};
 use mobius_core::redact::redact_text;
 use mobius_core::{signal, EnvName, Exit, ToolError};
+use prom::{P95Unit, PromSource};
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::mpsc;
@@ -47,6 +49,13 @@ Output: one `sample` JSON line per check per target (CONTRACT.md §3):
 Targets: --url (repeatable), else health_url of config/<env>/app.json; metrics from
 --metrics-url (one for all targets, or one per --url in order), else metrics_url of app.json
 when the targets came from there too.
+Prometheus instead: --prometheus URL --error-rate-query PROMQL [--p95-query PROMQL
+[--p95-unit ms|s]] (or prometheus_url, error_rate_query, p95_query, p95_unit in app.json), one
+instant query each per check via /api/v1/query, the same queries for every target. A query
+must return one series (aggregate with sum(...)) or a scalar; NaN, +Inf/-Inf, an empty vector,
+several series and API errors are named in `detail` (\"metrics: error_rate query: ...\") and
+leave the figure out. With a metrics source, each sample says `\"metrics\":\"ok\"` or
+`\"failed\"`, so mobius-judge does not pass a run whose metrics never came.
 Stops after --count checks per target or --duration (default 60m), quietly when the reader
 closes the pipe, and on SIGINT/SIGTERM after writing the samples already complete (exit 0).";
 
@@ -97,6 +106,18 @@ pub struct Args {
     /// Field of the metrics JSON holding the P95 latency in ms; a leading / makes it a JSON pointer
     #[arg(long, value_name = "FIELD", default_value = "p95_ms")]
     pub metrics_p95_field: String,
+    /// Prometheus server to read the error rate (and P95) from, e.g. http://127.0.0.1:9090
+    #[arg(long, value_name = "URL", conflicts_with_all = ["metrics_urls", "no_metrics"], requires = "error_rate_query")]
+    pub prometheus: Option<String>,
+    /// PromQL instant query giving the error rate (0..1) as one series
+    #[arg(long, value_name = "PROMQL", requires = "prometheus")]
+    pub error_rate_query: Option<String>,
+    /// PromQL instant query giving the P95 latency as one series, in --p95-unit
+    #[arg(long, value_name = "PROMQL", requires = "prometheus")]
+    pub p95_query: Option<String>,
+    /// Unit of --p95-query's answer: ms, or s (as histogram_quantile over seconds gives)
+    #[arg(long, value_enum, value_name = "UNIT", default_value = "ms")]
+    pub p95_unit: P95Unit,
     /// Body bytes read at most; a longer body fails the check with `body`
     #[arg(long, value_name = "BYTES", default_value_t = 1024 * 1024)]
     pub max_body: u64,
@@ -163,6 +184,8 @@ impl ToolError for Error {
 pub struct Target {
     pub url: String,
     pub metrics_url: Option<String>,
+    /// Metrics from Prometheus instead of `metrics_url`.
+    pub prometheus: Option<PromSource>,
 }
 
 fn check_url(url: &str) -> Result<(), String> {
@@ -179,11 +202,11 @@ fn check_url(url: &str) -> Result<(), String> {
 
 /// Works out the targets from the flags and, without --url, from app.json.
 pub fn targets(args: &Args) -> Result<Vec<Target>, Error> {
-    let (urls, app_metrics) = if !args.urls.is_empty() {
+    let (urls, app_metrics, app_prom) = if !args.urls.is_empty() {
         for u in &args.urls {
             check_url(u).map_err(Error::Usage)?;
         }
-        (args.urls.clone(), None)
+        (args.urls.clone(), None, None)
     } else {
         let env = args
             .env
@@ -208,12 +231,46 @@ pub fn targets(args: &Args) -> Result<Vec<Target>, Error> {
         if let Some(m) = &app.metrics_url {
             check_url(m).map_err(|m| bad(format!("metrics_url: {m}")))?;
         }
-        (vec![health], app.metrics_url)
+        let prom = match (&app.prometheus_url, &app.error_rate_query) {
+            (Some(url), Some(q)) => {
+                check_url(url).map_err(|m| bad(format!("prometheus_url: {m}")))?;
+                let unit = app
+                    .p95_unit
+                    .as_deref()
+                    .map_or(Ok(P95Unit::Ms), P95Unit::parse);
+                Some(PromSource {
+                    url: url.clone(),
+                    error_rate_query: q.clone(),
+                    p95_query: app.p95_query.clone(),
+                    p95_unit: unit.map_err(bad)?,
+                })
+            }
+            _ => None,
+        };
+        (vec![health], app.metrics_url, prom)
+    };
+    let flag_prom = match (&args.prometheus, &args.error_rate_query) {
+        (Some(url), Some(q)) => {
+            check_url(url).map_err(|m| Error::Usage(format!("--prometheus: {m}")))?;
+            Some(PromSource {
+                url: url.clone(),
+                error_rate_query: q.clone(),
+                p95_query: args.p95_query.clone(),
+                p95_unit: args.p95_unit,
+            })
+        }
+        _ => None,
+    };
+    // Flags over app.json, as for --metrics-url; --no-metrics over both.
+    let prometheus = if args.no_metrics || !args.metrics_urls.is_empty() {
+        None
+    } else {
+        flag_prom.or(app_prom)
     };
     for m in &args.metrics_urls {
         check_url(m).map_err(Error::Usage)?;
     }
-    let metrics: Vec<Option<String>> = if args.no_metrics {
+    let metrics: Vec<Option<String>> = if args.no_metrics || prometheus.is_some() {
         vec![None; urls.len()]
     } else {
         match args.metrics_urls.len() {
@@ -231,7 +288,11 @@ pub fn targets(args: &Args) -> Result<Vec<Target>, Error> {
     Ok(urls
         .into_iter()
         .zip(metrics)
-        .map(|(url, metrics_url)| Target { url, metrics_url })
+        .map(|(url, metrics_url)| Target {
+            url,
+            metrics_url,
+            prometheus: prometheus.clone(),
+        })
         .collect())
 }
 
@@ -331,7 +392,8 @@ struct Done {
     ts: SystemTime,
     target: usize,
     outcome: Outcome,
-    metrics: Option<Result<Metrics, String>>,
+    /// The figures read and the problems of those that could not be; None without a source.
+    metrics: Option<(Metrics, Vec<String>)>,
 }
 
 struct Schedule {
@@ -373,12 +435,17 @@ fn target_loop(
         let ts = SystemTime::now();
         let t0 = Instant::now();
         let outcome = checker.check(&target.url);
-        let metrics = target.metrics_url.as_ref().map(|m| {
-            // The metrics read gets what is left of the check's timeout, so a check as a
-            // whole never runs longer than --timeout.
-            let budget = timeout.saturating_sub(t0.elapsed());
-            checker.metrics(m, budget)
-        });
+        // The metrics read gets what is left of the check's timeout, so a check as a
+        // whole never runs longer than --timeout.
+        let budget = timeout.saturating_sub(t0.elapsed());
+        let metrics = match (&target.prometheus, &target.metrics_url) {
+            (Some(p), _) => Some(checker.prometheus(p, budget)),
+            (None, Some(m)) => Some(match checker.metrics(m, budget) {
+                Ok(m) => (m, Vec::new()),
+                Err(problem) => (Metrics::default(), vec![problem]),
+            }),
+            (None, None) => None,
+        };
         if tx
             .send(Done {
                 ts,
@@ -434,17 +501,17 @@ fn sample(seq: u64, target: &Target, d: Done) -> Sample {
         ..
     } = d;
     let mut detail = outcome.detail;
-    let m = match metrics {
-        Some(Ok(m)) => m,
-        Some(Err(problem)) => {
+    let (m, read) = match metrics {
+        Some((m, problems)) if problems.is_empty() => (m, Some(MetricsRead::Ok)),
+        Some((m, problems)) => {
             if !detail.is_empty() {
                 detail.push_str("; ");
             }
             detail.push_str("metrics: ");
-            detail.push_str(&problem);
-            Metrics::default()
+            detail.push_str(&problems.join("; "));
+            (m, Some(MetricsRead::Failed))
         }
-        None => Metrics::default(),
+        None => (Metrics::default(), None),
     };
     // Samples land in monitor logs and exports: no userinfo in the target, no secret echoed
     // back in the detail.
@@ -460,6 +527,7 @@ fn sample(seq: u64, target: &Target, d: Done) -> Sample {
         detail,
         error_rate: m.error_rate,
         p95_ms: m.p95_ms,
+        metrics: read,
     }
 }
 
@@ -476,7 +544,11 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<Exit, Error> {
         reporter.detail(format!(
             "target {} (metrics: {})",
             t.url,
-            t.metrics_url.as_deref().unwrap_or("none")
+            t.prometheus
+                .as_ref()
+                .map(|p| format!("Prometheus {}", p.url))
+                .or_else(|| t.metrics_url.clone())
+                .unwrap_or_else(|| "none".into())
         ));
     }
     if args.timeout > args.interval {

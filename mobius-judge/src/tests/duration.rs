@@ -23,6 +23,7 @@ fn at_times(times: &[i64]) -> String {
             detail: "x".to_owned(),
             error_rate: None,
             p95_ms: None,
+            metrics: None,
         };
         out.push_str(&serde_json::to_string(&Record::Sample(rec)).unwrap());
         out.push('\n');
