@@ -109,22 +109,32 @@ fn run_playbook_with(
         if broken == Some(i + 1) {
             vars["demo_behaviour"] = json!({"error_share": 0.3});
         }
-        for (_, name, value) in extra.iter().filter(|(n, _, _)| *n == i + 1) {
+        for (_, name, value) in extra.iter().filter(|(n, _, _)| *n == i + 1 && *n > 0) {
             vars[*name] = value.clone();
         }
         inv_hosts.insert(format!("host{}", i + 1), vars);
     }
-    let inventory = json!({"fleet": {
-        "hosts": inv_hosts,
-        "vars": {
-            "mobius_env": ENV,
-            "mobius_deploy_tasks": deploy,
-            "mobius_bin_dir": bin_dir(),
-            "mobius_monitor_duration": "4s",
-            "mobius_monitor_interval": "500ms",
-            "mobius_gate_interval": "200ms",
-        },
-    }});
+    let mut group = json!({
+        "mobius_env": ENV,
+        "mobius_deploy_tasks": deploy,
+        "mobius_bin_dir": bin_dir(),
+        "mobius_monitor_duration": "4s",
+        "mobius_monitor_interval": "500ms",
+        "mobius_gate_interval": "200ms",
+    });
+    // Host number 0 means the group's vars, or a command-line "-e" when named so.
+    let mut cli_vars = Vec::new();
+    for (_, name, value) in extra.iter().filter(|(n, _, _)| *n == 0) {
+        if *name == "-e" {
+            cli_vars.extend([
+                "-e".to_owned(),
+                value.as_str().unwrap_or_default().to_owned(),
+            ]);
+        } else {
+            group[*name] = value.clone();
+        }
+    }
+    let inventory = json!({"fleet": {"hosts": inv_hosts, "vars": group}});
     let inv_path = work.path().join("inventory.json");
     std::fs::write(&inv_path, serde_json::to_vec_pretty(&inventory).unwrap()).unwrap();
     let out_path = work.path().join("out.log");
@@ -135,6 +145,7 @@ fn run_playbook_with(
         .arg(&inv_path)
         .arg(repo_dir().join("integrations/ansible/rolling.yml"))
         .args(["-e", &format!("mobius_release={release}")])
+        .args(&cli_vars)
         // Quiet, local and self-contained: no ansible.cfg of the caller, no ~/.ansible.
         .current_dir(work.path())
         .env("ANSIBLE_CONFIG", work.path().join("none.cfg"))
@@ -212,6 +223,36 @@ fn a_good_release_reaches_every_host() {
     }
     assert!(
         out.contains("MOBIUS rollout of 2.0.0 done on host1, host2, host3, host4, host5"),
+        "{out}"
+    );
+}
+
+#[test]
+fn batches_of_two_reach_every_host_with_a_gate_after_each_batch() {
+    let Some((hosts, _)) = fleet() else {
+        return;
+    };
+    let deploy = repo_dir().join("integrations/ansible/examples/deploy_demo.yml");
+    // Set only in the inventory, serial cannot take effect: the play refuses, deploying nothing.
+    let extra = [(0, "mobius_serial", json!(2))];
+    let (code, out) = run_playbook_with(&hosts, "2.1.0", None, &deploy, &extra);
+    assert_ne!(code, Some(0), "{out}");
+    assert!(out.contains("-e mobius_serial=2"), "{out}");
+    assert!(hosts.iter().all(|h| h.version() != "2.1.0"), "{out}");
+    // On the command line it does.
+    let extra = [(0, "-e", json!("mobius_serial=2"))];
+    let (code, out) = run_playbook_with(&hosts, "2.1.0", None, &deploy, &extra);
+    assert_eq!(code, Some(0), "{out}");
+    for (i, host) in hosts.iter().enumerate() {
+        assert_eq!(host.version(), "2.1.0", "host{}: {out}", i + 1);
+    }
+    // 5 hosts in batches of 2: three batches, so three runs of each per-batch task.
+    let gates = out
+        .matches("TASK [Fleet gate over every host done so far")
+        .count();
+    assert_eq!(gates, 3, "{out}");
+    assert!(
+        out.contains("MOBIUS rollout of 2.1.0 done on host1, host2, host3, host4, host5"),
         "{out}"
     );
 }
