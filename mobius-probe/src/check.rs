@@ -173,10 +173,8 @@ impl Checker {
                             } else {
                                 ErrorClass::Redirect
                             },
-                            format!(
-                                "redirect {status} to {} failed: {detail}",
-                                mobius_core::redact::redact_text(&current.to_string())
-                            ),
+                            // Redacted where it leaves: the sample (probe), the record (rollback).
+                            format!("redirect {status} to {current} failed: {detail}"),
                         ),
                     };
                 }
@@ -206,11 +204,8 @@ impl Checker {
                         Some(latency),
                         ErrorClass::Redirect,
                         format!(
-                            "redirect {status} to {}: {why}",
-                            mobius_core::redact::redact_text(&format!(
-                                "\"{}\"",
-                                mobius_core::fsafe::excerpt(location.as_bytes(), 120)
-                            ))
+                            "redirect {status} to \"{}\": {why}",
+                            mobius_core::fsafe::excerpt(location.as_bytes(), 120)
                         ),
                     )
                 }

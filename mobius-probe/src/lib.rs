@@ -183,6 +183,8 @@ impl ToolError for Error {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
     pub url: String,
+    /// `url` as samples name it: redacted once here, not on every check.
+    pub shown: String,
     pub metrics_url: Option<String>,
     /// Metrics from Prometheus instead of `metrics_url`.
     pub prometheus: Option<PromSource>,
@@ -289,6 +291,7 @@ pub fn targets(args: &Args) -> Result<Vec<Target>, Error> {
         .into_iter()
         .zip(metrics)
         .map(|(url, metrics_url)| Target {
+            shown: redact_text(&url).into_owned(),
             url,
             metrics_url,
             prometheus: prometheus.clone(),
@@ -519,7 +522,7 @@ fn sample(seq: u64, target: &Target, d: Done) -> Sample {
     Sample {
         seq,
         ts: mobius_core::time::rfc3339(ts),
-        target: redact_text(&target.url).into_owned(),
+        target: target.shown.clone(),
         ok: outcome.ok,
         status: outcome.status,
         latency_ms: outcome.latency_ms,
