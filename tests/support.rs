@@ -67,20 +67,23 @@ pub fn script(name: &str) -> PathBuf {
     repo_dir().join("scripts").join("deploy").join(name)
 }
 
+/// Every tool the workspace builds.
+pub const TOOLS: [&str; 10] = [
+    "mobius-backup",
+    "mobius-verify",
+    "mobius-probe",
+    "mobius-judge",
+    "mobius-demo",
+    "mobius-smoke",
+    "mobius-rollback",
+    "mobius-export",
+    "mobius-history",
+    "mobius-notify",
+];
+
 /// Makes sure every binary the scripts look for exists before they run.
 pub fn ensure_bins() {
-    for b in [
-        "mobius-backup",
-        "mobius-verify",
-        "mobius-probe",
-        "mobius-judge",
-        "mobius-demo",
-        "mobius-smoke",
-        "mobius-rollback",
-        "mobius-export",
-        "mobius-history",
-        "mobius-notify",
-    ] {
+    for b in TOOLS {
         bin(b);
     }
 }
@@ -370,7 +373,7 @@ impl Smtpd {
             .is_ok_and(|s| s.success());
         assert!(
             have,
-            "python3 with aiosmtpd is needed for the SMTP tests (.ci/run installs it: pip install aiosmtpd)"
+            "python3 with aiosmtpd is needed for the SMTP tests (scripts/dev-setup.sh installs it)"
         );
         let port = free_port();
         let mut child = Command::new("python3")
@@ -417,7 +420,7 @@ impl Drop for Smtpd {
 pub fn component_missing(what: &str) {
     assert!(
         std::env::var_os("CI").is_none(),
-        "{what} is not installed; .ci/run installs it"
+        "{what} is not installed; scripts/dev-setup.sh installs it"
     );
-    eprintln!("SKIPPED: {what} is not installed; .ci/run installs it: this test did not run");
+    eprintln!("SKIPPED: {what} is not installed; scripts/dev-setup.sh installs it: this test did not run");
 }

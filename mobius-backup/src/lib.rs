@@ -683,3 +683,5 @@ mod tests {
         assert!(e.is_err());
     }
 }
+
+mobius_core::help_fits_test!(Args);

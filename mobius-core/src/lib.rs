@@ -5,6 +5,7 @@
 //! differences between Unix and Windows.
 
 pub mod app_config;
+pub mod args;
 pub mod atomic;
 pub mod backups;
 pub mod cli;
@@ -12,6 +13,7 @@ pub mod digest;
 pub mod env;
 pub mod exit;
 pub mod fsafe;
+pub mod helptext;
 pub mod history;
 pub mod jsonl;
 pub mod layout;

@@ -195,3 +195,5 @@ mod tests {
         Args::command().debug_assert();
     }
 }
+
+mobius_core::help_fits_test!(Args);

@@ -1,8 +1,6 @@
 //! mobius-demo: see the library docs and `mobius-demo --help`.
-use clap::Parser;
-
 fn main() {
-    let args = mobius_demo::Args::parse();
+    let args: mobius_demo::Args = mobius_core::args::parse();
     let result = mobius_demo::run(args, &mut std::io::stdout().lock());
     mobius_core::exit::finish("mobius-demo", result)
 }

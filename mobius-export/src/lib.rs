@@ -242,3 +242,5 @@ mod tests {
         assert!(parse_since("yesterday").is_err());
     }
 }
+
+mobius_core::help_fits_test!(Args);

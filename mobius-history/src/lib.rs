@@ -184,3 +184,5 @@ mod tests {
         assert!(detail("Bad-Key=1").is_err());
     }
 }
+
+mobius_core::help_fits_test!(Args);

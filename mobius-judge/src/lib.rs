@@ -399,3 +399,5 @@ fn record_history(args: &Args, env: &EnvName, v: &Verdict, reporter: &Reporter) 
 
 #[cfg(test)]
 mod tests;
+
+mobius_core::help_fits_test!(Args);

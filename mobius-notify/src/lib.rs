@@ -851,3 +851,5 @@ mod tests {
         assert!(s.contains(REDACTED));
     }
 }
+
+mobius_core::help_fits_test!(Args);

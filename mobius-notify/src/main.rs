@@ -1,7 +1,5 @@
-use clap::Parser;
-
 fn main() {
-    let args = mobius_notify::Args::parse();
+    let args: mobius_notify::Args = mobius_core::args::parse();
     let result = mobius_notify::run(
         &args,
         &mut std::io::stdin().lock(),

@@ -715,3 +715,5 @@ mod tests {
         );
     }
 }
+
+mobius_core::help_fits_test!(Args);

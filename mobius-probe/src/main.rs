@@ -1,8 +1,6 @@
 //! mobius-probe: see the library docs and `mobius-probe --help`.
-use clap::Parser;
-
 fn main() {
-    let args = mobius_probe::Args::parse();
+    let args: mobius_probe::Args = mobius_core::args::parse();
     let result = mobius_probe::run(args, &mut std::io::stdout().lock());
     mobius_core::exit::finish("mobius-probe", result)
 }

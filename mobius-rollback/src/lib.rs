@@ -630,3 +630,5 @@ mod tests {
         assert!(parse_size("99999999999999999999G").is_err());
     }
 }
+
+mobius_core::help_fits_test!(Args);

@@ -1,8 +1,6 @@
 //! mobius-rollback: see the library docs and `mobius-rollback --help`.
-use clap::Parser;
-
 fn main() {
-    let args = mobius_rollback::Args::parse();
+    let args: mobius_rollback::Args = mobius_core::args::parse();
     let result = mobius_rollback::run(&args, &mut std::io::stdout().lock());
     mobius_core::exit::finish("mobius-rollback", result)
 }

@@ -57,26 +57,34 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 const SPEC_HELP: &str = r#"Spec (JSON; config/<ENV>/smoke.json unless --spec):
-  {"base_url": "http://127.0.0.1:8080",            optional; --base-url overrides it; without
-                                                    either, the origin of health_url in
-                                                    config/<ENV>/app.json
-   "headers": {"accept": "application/json"},       optional, sent with every check
+  {"base_url": "http://127.0.0.1:8080",
+   "headers": {"accept": "application/json"},
    "checks": [
-    {"name": "login", "method": "POST", "path": "/login",      "path" joins base_url; or "url"
+    {"name": "login", "method": "POST", "path": "/login",
      "headers": {"x-smoke": "1"},
-     "body": {"user": "smoke", "password": "{{password}}"},    a string is sent as is; other JSON
-                                                               as JSON (content-type set for you)
-     "expect": {"status": 200},                                default 200-299
-     "capture": {"token": {"json": "/token"}}},                or {"header": "x-token"}
+     "body": {"user": "smoke", "password": "{{password}}"},
+     "expect": {"status": 200},
+     "capture": {"token": {"json": "/token"}}},
     {"name": "items", "path": "/api/items",
-     "headers": {"authorization": "Bearer {{token}}"},         runs after "login" (uses its capture)
-     "expect": {"status": "200-299",                           or 200, or [200, 204, "300-304"]
-                "headers": {"content-type": {"contains": "json"}},   equals|contains|matches|exists
-                "body_contains": "alpha",                      or a list of strings
-                "body_matches": "\"id\":\\s*1",                a regex (Rust syntax)
-                "json": [{"pointer": "/items/0/name", "equals": "alpha"},   RFC 6901 pointers;
-                         {"pointer": "/version", "exists": true}],          equals any JSON value
+     "headers": {"authorization": "Bearer {{token}}"},
+     "expect": {"status": "200-299",
+                "headers": {"content-type": {"contains": "json"}},
+                "body_contains": "alpha",
+                "body_matches": ""id":\s*1",
+                "json": [{"pointer": "/items/0/name", "equals": "alpha"},
+                         {"pointer": "/version", "exists": true}],
                 "max_duration_ms": 2000}}]}
+  base_url: optional; --base-url overrides it; without either, the origin of health_url in
+  config/<ENV>/app.json.
+  headers: optional, sent with every check (a check's own headers add to them).
+  path: joins base_url; or a whole "url".
+  body: a string is sent as is; other JSON as JSON (content-type set for you).
+  expect.status: 200, "200-299" or [200, 204, "300-304"]; default 200-299.
+  expect.headers: per header {"equals"|"contains"|"matches"|"exists": ...}.
+  expect.body_contains: a string or a list of strings; body_matches: a regex (Rust syntax).
+  expect.json: RFC 6901 pointers, each with equals (any JSON value) or exists.
+  capture: {"json": POINTER} or {"header": NAME}; a check using {{token}} runs after the
+  check that captures it.
   Unknown keys are errors (exit 3, naming the check and the key). Redirects are not followed.
 Variables: {{name}} in paths, URLs, header values, bodies and expected values (not in regexes),
   from --var name=VALUE, --secret name=VALUE, the environment (MOBIUS_VAR_name), or a capture
@@ -793,3 +801,5 @@ mod tests {
         );
     }
 }
+
+mobius_core::help_fits_test!(Args);

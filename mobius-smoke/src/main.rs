@@ -1,8 +1,6 @@
 //! mobius-smoke: see the library docs and `mobius-smoke --help`.
-use clap::Parser;
-
 fn main() {
-    let args = mobius_smoke::Args::parse();
+    let args: mobius_smoke::Args = mobius_core::args::parse();
     let result = mobius_smoke::run(args, &mut std::io::stdout().lock());
     mobius_core::exit::finish("mobius-smoke", result)
 }

@@ -469,3 +469,5 @@ mod tests {
         assert!(parse_name("").is_err());
     }
 }
+
+mobius_core::help_fits_test!(Args);

@@ -1,0 +1,154 @@
+//! What users of well-kept command-line tools expect of every MOBIUS tool: a man page and
+//! shell completions made from the clap definitions (`--generate`), rendered by the real `man`
+//! and loaded by the real bash (and zsh, where installed), and usage errors as one
+//! `mobius-<tool>:` line with exit 2.
+
+use mobius_tests::{bin, component_missing, ensure_bins, TOOLS};
+use std::process::Command;
+
+fn generate(tool: &str, kind: &str) -> String {
+    let out = Command::new(bin(tool))
+        .args(["--generate", kind])
+        .output()
+        .expect("run tool");
+    assert!(out.status.success(), "{tool} --generate {kind}: {out:?}");
+    assert!(out.stderr.is_empty(), "{tool} --generate {kind}: {out:?}");
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+#[test]
+fn every_man_page_renders_with_man() {
+    ensure_bins();
+    if Command::new("man").arg("--version").output().is_err() {
+        return component_missing("man (the man-db package)");
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    for tool in TOOLS {
+        let page = dir.path().join(format!("{tool}.1"));
+        std::fs::write(&page, generate(tool, "man")).expect("write page");
+        let out = Command::new("man")
+            .arg("-l")
+            .arg(&page)
+            .env("MANWIDTH", "80")
+            .env("MANPAGER", "cat")
+            .env("PAGER", "cat")
+            .env_remove("MANOPT")
+            .output()
+            .expect("run man");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "man -l {tool}.1: {err}");
+        // groff's own complaints (a bad request, an unknown macro) would land on stderr.
+        assert!(err.trim().is_empty(), "man -l {tool}.1 complained: {err}");
+        for want in ["NAME", "SYNOPSIS", "OPTIONS", "--root", "--generate", "Exit codes"] {
+            assert!(text.contains(want), "{tool}'s man page lacks {want}:\n{text}");
+        }
+        assert!(text.contains(tool), "{tool}'s man page does not name it");
+    }
+}
+
+#[test]
+fn every_bash_completion_loads_and_completes_flags() {
+    ensure_bins();
+    let dir = tempfile::tempdir().expect("tempdir");
+    for tool in TOOLS {
+        let script = dir.path().join(format!("{tool}.bash"));
+        std::fs::write(&script, generate(tool, "complete-bash")).expect("write");
+        // Loads the script as bash-completion would, then asks it what follows `--ro`.
+        let probe = r#"set -u
+source "$1" || exit 10
+spec=$(complete -p "$2") || exit 11
+func=${spec#*-F }; func=${func%% *}
+COMP_WORDS=("$2" --ro); COMP_CWORD=1; COMP_LINE="$2 --ro"; COMP_POINT=${#COMP_LINE}
+"$func" "$2" --ro "$2"
+printf '%s\n' "${COMPREPLY[@]}""#;
+        let out = Command::new("bash")
+            .args(["--norc", "--noprofile", "-c", probe, "bash"])
+            .arg(&script)
+            .arg(tool)
+            .output()
+            .expect("run bash");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{tool}'s bash completion: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            text.lines().any(|l| l.trim() == "--root"),
+            "{tool}'s bash completion of --ro gave {text:?}"
+        );
+    }
+}
+
+#[test]
+fn zsh_fish_and_powershell_completions_are_generated() {
+    ensure_bins();
+    let zsh = Command::new("zsh").arg("--version").output().is_ok();
+    if !zsh {
+        component_missing("zsh");
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    for tool in TOOLS {
+        let text = generate(tool, "complete-zsh");
+        assert!(text.starts_with(&format!("#compdef {tool}")), "{tool}: {text:.80}");
+        if zsh {
+            let file = dir.path().join(format!("_{tool}"));
+            std::fs::write(&file, &text).expect("write");
+            let out = Command::new("zsh").arg("-n").arg(&file).output().expect("zsh");
+            assert!(out.status.success(), "zsh -n _{tool}: {out:?}");
+        }
+        assert!(generate(tool, "complete-fish").contains(&format!("complete -c {tool}")));
+        assert!(generate(tool, "complete-powershell").contains(tool));
+    }
+}
+
+#[test]
+fn usage_errors_are_one_line_with_the_tools_prefix() {
+    ensure_bins();
+    for tool in TOOLS {
+        for args in [
+            &["--no-such-flag"][..],
+            &["--generate", "tcsh"][..],
+            &["--generate", "man", "--verbose"][..],
+            &["--root"][..],
+        ] {
+            let out = Command::new(bin(tool)).args(args).output().expect("run");
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{tool} {args:?}: {err}");
+            assert!(out.stdout.is_empty(), "{tool} {args:?}: stdout {:?}", out.stdout);
+            assert_eq!(err.lines().count(), 1, "{tool} {args:?}: {err}");
+            assert!(
+                err.starts_with(&format!("{tool}: ")),
+                "{tool} {args:?}: {err}"
+            );
+        }
+    }
+}
+
+#[test]
+fn help_fits_the_terminal_without_split_lines() {
+    ensure_bins();
+    for tool in TOOLS {
+        for cols in ["80", "100"] {
+            let out = Command::new(bin(tool))
+                .arg("--help")
+                .env("COLUMNS", cols)
+                .output()
+                .expect("run");
+            assert!(out.status.success());
+            let text = String::from_utf8(out.stdout).expect("utf-8");
+            let width: usize = cols.parse().expect("number");
+            for line in text.lines() {
+                // clap's own usage line lists every flag and may be longer.
+                if line.starts_with("Usage:") {
+                    continue;
+                }
+                assert!(
+                    line.chars().count() <= width,
+                    "{tool} --help at {cols} columns: {line:?}"
+                );
+            }
+        }
+    }
+}
