@@ -40,8 +40,18 @@ fn every_man_page_renders_with_man() {
         assert!(out.status.success(), "man -l {tool}.1: {err}");
         // groff's own complaints (a bad request, an unknown macro) would land on stderr.
         assert!(err.trim().is_empty(), "man -l {tool}.1 complained: {err}");
-        for want in ["NAME", "SYNOPSIS", "OPTIONS", "--root", "--generate", "Exit codes"] {
-            assert!(text.contains(want), "{tool}'s man page lacks {want}:\n{text}");
+        for want in [
+            "NAME",
+            "SYNOPSIS",
+            "OPTIONS",
+            "--root",
+            "--generate",
+            "Exit codes",
+        ] {
+            assert!(
+                text.contains(want),
+                "{tool}'s man page lacks {want}:\n{text}"
+            );
         }
         assert!(text.contains(tool), "{tool}'s man page does not name it");
     }
@@ -91,11 +101,18 @@ fn zsh_fish_and_powershell_completions_are_generated() {
     let dir = tempfile::tempdir().expect("tempdir");
     for tool in TOOLS {
         let text = generate(tool, "complete-zsh");
-        assert!(text.starts_with(&format!("#compdef {tool}")), "{tool}: {text:.80}");
+        assert!(
+            text.starts_with(&format!("#compdef {tool}")),
+            "{tool}: {text:.80}"
+        );
         if zsh {
             let file = dir.path().join(format!("_{tool}"));
             std::fs::write(&file, &text).expect("write");
-            let out = Command::new("zsh").arg("-n").arg(&file).output().expect("zsh");
+            let out = Command::new("zsh")
+                .arg("-n")
+                .arg(&file)
+                .output()
+                .expect("zsh");
             assert!(out.status.success(), "zsh -n _{tool}: {out:?}");
         }
         assert!(generate(tool, "complete-fish").contains(&format!("complete -c {tool}")));
@@ -116,7 +133,11 @@ fn usage_errors_are_one_line_with_the_tools_prefix() {
             let out = Command::new(bin(tool)).args(args).output().expect("run");
             let err = String::from_utf8_lossy(&out.stderr);
             assert_eq!(out.status.code(), Some(2), "{tool} {args:?}: {err}");
-            assert!(out.stdout.is_empty(), "{tool} {args:?}: stdout {:?}", out.stdout);
+            assert!(
+                out.stdout.is_empty(),
+                "{tool} {args:?}: stdout {:?}",
+                out.stdout
+            );
             assert_eq!(err.lines().count(), 1, "{tool} {args:?}: {err}");
             assert!(
                 err.starts_with(&format!("{tool}: ")),

@@ -422,5 +422,7 @@ pub fn component_missing(what: &str) {
         std::env::var_os("CI").is_none(),
         "{what} is not installed; scripts/dev-setup.sh installs it"
     );
-    eprintln!("SKIPPED: {what} is not installed; scripts/dev-setup.sh installs it: this test did not run");
+    eprintln!(
+        "SKIPPED: {what} is not installed; scripts/dev-setup.sh installs it: this test did not run"
+    );
 }

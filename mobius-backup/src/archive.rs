@@ -25,7 +25,7 @@ use std::ops::Range;
 use std::path::Path;
 use std::sync::mpsc;
 use std::sync::{Condvar, Mutex, PoisonError};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Deflate level. Measured on the benchmark tree (200 MB, half text; CPU seconds / zip MB):
 /// level 1 0.97 / 139, level 2 1.25 / 130, level 3 1.37 / 128, level 6 1.9 / 127 (what
@@ -44,8 +44,6 @@ const WINDOW: usize = 4;
 const SAMPLE: usize = 8 << 10;
 /// Below this size deflate's fixed overhead outweighs what it could save.
 const TINY: usize = 64;
-/// Progress is drawn only for sources at least this large.
-const PROGRESS_MIN_BYTES: u64 = 50 << 20;
 /// One manifest row in the rows spill: SHA-256, then the size read (little endian).
 pub(crate) const ROW: usize = 40;
 
@@ -121,7 +119,7 @@ pub(crate) fn write_entries<W: Write + Seek>(
     });
     let turn = Condvar::new();
     let total: u64 = items.all().iter().map(Item::size).sum();
-    let mut progress = Progress::new(reporter, total);
+    let progress = mobius_core::progress::Progress::bytes(reporter, total, "");
     let rows_err = |e| Error::io("write", Path::new("the manifest's temporary file"), e);
 
     std::thread::scope(|s| {
@@ -180,9 +178,12 @@ pub(crate) fn write_entries<W: Write + Seek>(
                 st.written = j + 1;
                 drop(st);
                 turn.notify_all();
-                progress.update(bytes_in, files);
+                progress.set_position(bytes_in);
+                if progress.active() {
+                    progress.set_message(mobius_core::text::plural(files, "file"));
+                }
             }
-            progress.done();
+            progress.finish();
             Ok(Written { files, bytes_in })
         })();
         // Whatever happened, release the workers: they stop before their next job.
@@ -622,46 +623,6 @@ fn civil_from_days(days: u64) -> (u64, u8, u8) {
     (y, m, d)
 }
 
-/// A one-line `\r` progress display on stderr, for a person at a terminal.
-struct Progress {
-    on: bool,
-    tool: &'static str,
-    total: u64,
-    last: Instant,
-}
-
-impl Progress {
-    fn new(reporter: &Reporter, total: u64) -> Progress {
-        Progress {
-            on: reporter.progress_allowed() && total >= PROGRESS_MIN_BYTES,
-            tool: reporter.tool(),
-            total,
-            last: Instant::now(),
-        }
-    }
-
-    fn update(&mut self, done: u64, files: u64) {
-        if !self.on || self.last.elapsed() < Duration::from_millis(200) {
-            return;
-        }
-        self.last = Instant::now();
-        let pct = done.saturating_mul(100) / self.total.max(1);
-        let _ = write!(
-            io::stderr().lock(),
-            "\r{}: {pct:3}% {} / {} MB, {files} files",
-            self.tool,
-            done >> 20,
-            self.total >> 20
-        );
-    }
-
-    fn done(&self) {
-        if self.on {
-            let _ = write!(io::stderr().lock(), "\r\x1b[K");
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -698,7 +659,8 @@ mod tests {
     fn dos_times() {
         assert_eq!(dos_time(None), (33, 0));
         // 2026-11-26 12:34:56 UTC
-        let t = UNIX_EPOCH + Duration::from_secs(20_783 * 86_400 + 12 * 3600 + 34 * 60 + 56);
+        let t =
+            UNIX_EPOCH + std::time::Duration::from_secs(20_783 * 86_400 + 12 * 3600 + 34 * 60 + 56);
         assert_eq!(
             dos_time(Some(t)),
             ((46 << 9) | (11 << 5) | 26, (12 << 11) | (34 << 5) | 28)

@@ -608,7 +608,8 @@ fn warn_stale_temp_files(dir: &Path, name: &str, env: &EnvName, reporter: &Repor
     }
     if count > 0 {
         reporter.warn(format!(
-            "{count} temporary file(s) ({}) left in {} by interrupted backups (.{name}_{env}_*.tmp-*); remove them when no backup is running",
+            "{} ({}) left in {} by interrupted backups (.{name}_{env}_*.tmp-*); remove them when no backup is running",
+            mobius_core::text::plural(count, "temporary file"),
             human_bytes(bytes),
             shown(dir)
         ));

@@ -306,6 +306,19 @@ pub fn assert_fits<A: clap::CommandFactory>(width: usize) {
     );
 }
 
+/// In a tool's `lib.rs`: `mobius_core::help_fits_test!(Args);` adds a unit test that its
+/// `--help` texts fit 80 columns (see [`assert_fits`]).
+#[macro_export]
+macro_rules! help_fits_test {
+    ($args:ty) => {
+        #[cfg(test)]
+        #[test]
+        fn help_texts_fit_80_columns() {
+            $crate::helptext::assert_fits::<$args>(80);
+        }
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -365,17 +378,4 @@ Example:
             );
         }
     }
-}
-
-/// In a tool's `lib.rs`: `mobius_core::help_fits_test!(Args);` adds a unit test that its
-/// `--help` texts fit 80 columns (see [`assert_fits`]).
-#[macro_export]
-macro_rules! help_fits_test {
-    ($args:ty) => {
-        #[cfg(test)]
-        #[test]
-        fn help_texts_fit_80_columns() {
-            $crate::helptext::assert_fits::<$args>(80);
-        }
-    };
 }

@@ -19,6 +19,7 @@ pub mod jsonl;
 pub mod layout;
 pub mod lock;
 pub mod platform;
+pub mod progress;
 pub mod records;
 pub mod redact;
 pub mod signal;

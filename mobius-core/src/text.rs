@@ -71,3 +71,39 @@ mod tests {
         assert_eq!(problem_line(&p), "unrestorable_name \"a\\x0ab\": why");
     }
 }
+
+/// `1 file`, `2 files`, `0 entries`, `3 matches`: a count and its noun, so no message says
+/// "1 files" or "target(s)".
+pub fn plural(n: impl Into<u64>, noun: &str) -> String {
+    let n = n.into();
+    if n == 1 {
+        return format!("1 {noun}");
+    }
+    let b = noun.as_bytes();
+    let consonant_y = b.len() >= 2 && b[b.len() - 1] == b'y' && !b"aeiou".contains(&b[b.len() - 2]);
+    if consonant_y {
+        format!("{n} {}ies", &noun[..noun.len() - 1])
+    } else if ["s", "x", "z", "ch", "sh"]
+        .iter()
+        .any(|e| noun.ends_with(e))
+    {
+        format!("{n} {noun}es")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+#[cfg(test)]
+mod plural_tests {
+    use super::plural;
+
+    #[test]
+    fn nouns() {
+        assert_eq!(plural(1u64, "file"), "1 file");
+        assert_eq!(plural(0u64, "file"), "0 files");
+        assert_eq!(plural(2u64, "entry"), "2 entries");
+        assert_eq!(plural(2u64, "day"), "2 days");
+        assert_eq!(plural(3u64, "match"), "3 matches");
+        assert_eq!(plural(2u64, "target"), "2 targets");
+    }
+}

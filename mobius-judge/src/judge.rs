@@ -655,7 +655,9 @@ impl Judge {
 
     /// The overall figures: all checks, the worst current streak of failures, the overall
     /// success rate, the highest current P95 and error rate among the targets.
-    fn summary_verdict(&self) -> Verdict {
+    /// The figures over all targets so far: all checks, the overall success rate, the
+    /// highest current P95, error rate and run of failures.
+    pub fn summary_verdict(&self) -> Verdict {
         let successes: u64 = self.targets.iter().map(|t| t.successes).sum();
         let max = |f: fn(&Target) -> Option<f64>| {
             self.targets

@@ -14,6 +14,7 @@
 
 pub mod input;
 pub mod judge;
+pub mod status;
 pub mod window;
 
 use clap::Parser;
@@ -212,7 +213,7 @@ pub enum Error {
     #[error("cannot write verdicts to stdout")]
     Write(#[source] io::Error),
     #[error(
-        "--quorum {quorum} is more than the {targets} target(s) in the input, so no verdict can be rollback; give --quorum {targets} or less"
+        "--quorum {quorum} is more than the {} in the input, so no verdict can be rollback; give --quorum {targets} or less", mobius_core::text::plural(*targets as u64, "target")
     )]
     QuorumAboveTargets { quorum: usize, targets: usize },
 }
@@ -265,6 +266,7 @@ pub fn run(args: &Args, input: impl Read, output: impl Write) -> Result<Exit, Er
         buf: Vec::with_capacity(64 * 1024),
     };
     let mut others = 0u64;
+    let mut status = status::Status::new(&reporter);
     loop {
         let line = match lines.next_line(|| out.flush()) {
             Ok(Some(line)) => line,
@@ -291,10 +293,11 @@ pub fn run(args: &Args, input: impl Read, output: impl Write) -> Result<Exit, Er
         let obs = judge
             .observe(&check)
             .map_err(|_| Error::TooManyTargets { line: number })?;
+        status.update(&judge);
         if obs.fired || args.every {
             let v = judge.target_verdict(&obs, &check.ts);
             if obs.fired {
-                reporter.detail(format!("line {number}: {}", v.reason));
+                status.suspend(|| reporter.detail(format!("line {number}: {}", v.reason)));
             }
             out.emit(v).map_err(Error::Write)?;
         }
@@ -305,6 +308,7 @@ pub fn run(args: &Args, input: impl Read, output: impl Write) -> Result<Exit, Er
             break;
         }
     }
+    status.finish();
     reporter.detail(format!(
         "read {} lines: {} samples, {} other records passed over",
         lines.line_number(),

@@ -504,7 +504,7 @@ fn quorum_needs_k_targets() {
     .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "--quorum 3 is more than the 1 target(s) in the input, so no verdict can be rollback; give --quorum 1 or less"
+        "--quorum 3 is more than the 1 target in the input, so no verdict can be rollback; give --quorum 1 or less"
     );
 
     // One target of two failing is below the quorum: pass, and the reason says so.

@@ -477,10 +477,11 @@ fn target_loop(
             if n > 0 {
                 if skipped == 0 {
                     reporter.warn(format!(
-                        "a check of {} took {:.0?} (interval {}): skipping {n} check(s) it overran; later skips are counted at the end",
+                        "a check of {} took {:.0?} (interval {}): skipping {} it overran; later skips are counted at the end",
                         target.url,
                         now - t0,
-                        humantime::format_duration(schedule.interval)
+                        humantime::format_duration(schedule.interval),
+                        mobius_core::text::plural(n, "check")
                     ));
                 }
                 skipped += n;
@@ -490,7 +491,8 @@ fn target_loop(
     }
     if skipped > 0 {
         reporter.warn(format!(
-            "{skipped} scheduled check(s) of {} skipped because earlier checks overran the interval",
+            "{} of {} skipped because earlier checks overran the interval",
+            mobius_core::text::plural(skipped, "scheduled check"),
             target.url
         ));
     }
@@ -563,8 +565,8 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<Exit, Error> {
     }
     if args.common.dry_run {
         reporter.info(format!(
-            "dry run: would check {} target(s) every {}{}{}",
-            targets.len(),
+            "dry run: would check {} every {}{}{}",
+            mobius_core::text::plural(targets.len() as u64, "target"),
             humantime::format_duration(args.interval),
             duration.map_or(String::new(), |d| format!(
                 " for {}",
@@ -641,10 +643,14 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<Exit, Error> {
     }
     match signal::stop_signal() {
         Some(sig) => reporter.info(format!(
-            "stopped by {} after {seq} sample(s)",
-            signal::signal_name(sig)
+            "stopped by {} after {}",
+            signal::signal_name(sig),
+            mobius_core::text::plural(seq, "sample")
         )),
-        None => reporter.detail(format!("done: {seq} sample(s)")),
+        None => reporter.detail(format!(
+            "done: {}",
+            mobius_core::text::plural(seq, "sample")
+        )),
     }
     Ok(Exit::Success)
 }

@@ -10,6 +10,7 @@ use crate::{io_err, Ctx, Error};
 use mobius_core::app_config::{AppConfig, APP_JSON};
 use mobius_core::backups::{path_fits, Manifest, PATH_MAX};
 use mobius_core::platform;
+use mobius_core::progress::Progress;
 use mobius_core::records::Problem;
 use mobius_core::text::escape_path;
 use mobius_verify::{Mode, OpenedBackup};
@@ -127,7 +128,12 @@ fn vouch(ctx: &Ctx<'_>, opened: &OpenedBackup) -> Result<Vec<Problem>, Error> {
         staging: None,
     }];
     let ex = Extractor::new(dry, String::new(), 0, ctx.limits.max_total_size);
-    match opened.for_each_entry(usize::from(ctx.args.threads), |m, r| ex.visit(m, r)) {
+    let progress = Progress::bytes(&ctx.reporter, opened.stored_len(), "checking");
+    let pass = opened.for_each_entry_shown(usize::from(ctx.args.threads), &progress, |m, r| {
+        ex.visit(m, r)
+    });
+    progress.finish();
+    match pass {
         Ok(v) => Ok(v.problems),
         Err(_) if ex.over_limit.load(Ordering::Relaxed) => Ok(vec![over_total(ctx)]),
         Err(e) => Err(Error::Verify(e)),
@@ -340,7 +346,11 @@ pub fn prepare(ctx: &Ctx<'_>, backup: &Path, stamp: Option<&str>) -> Result<Prep
         extract::current_umask(),
         ctx.limits.max_total_size,
     );
-    let pass = opened.for_each_entry(usize::from(ctx.args.threads), |m, r| ex.visit(m, r));
+    let progress = Progress::bytes(&ctx.reporter, opened.stored_len(), "restoring");
+    let pass = opened.for_each_entry_shown(usize::from(ctx.args.threads), &progress, |m, r| {
+        ex.visit(m, r)
+    });
+    progress.finish();
     let verified = match pass {
         Ok(v) => v,
         Err(e) => {

@@ -21,6 +21,7 @@ use mobius_core::backups::{
 };
 use mobius_core::digest::{hex, parse_sidecar, sidecar_names};
 use mobius_core::fsafe;
+use mobius_core::progress::Progress;
 use mobius_core::records::Problem;
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
@@ -410,7 +411,8 @@ impl OpenedBackup {
                 kind::MANIFEST_CORRUPT,
                 Some(MANIFEST_NAME),
                 format!(
-                    "the manifest's bytes are damaged ({n} problem(s) above); nothing it lists can be checked"
+                    "the manifest's bytes are damaged ({} above); nothing it lists can be checked",
+                    mobius_core::text::plural(n as u64, "problem")
                 ),
             ));
             return Ok((None, out.end));
@@ -665,6 +667,25 @@ impl OpenedBackup {
     where
         F: Fn(&EntryMeta, &mut dyn Read) -> io::Result<()> + Sync,
     {
+        self.for_each_entry_shown(threads, &Progress::hidden(), visitor)
+    }
+
+    /// The entries' stored bytes, all together: the total of a progress bar over
+    /// [`OpenedBackup::for_each_entry_shown`].
+    pub fn stored_len(&self) -> u64 {
+        self.slots.iter().map(|s| s.central.compressed_size).sum()
+    }
+
+    /// [`OpenedBackup::for_each_entry`], advancing `progress` by each entry's stored bytes.
+    pub fn for_each_entry_shown<F>(
+        &self,
+        threads: usize,
+        progress: &Progress,
+        visitor: F,
+    ) -> Result<Verified, Error>
+    where
+        F: Fn(&EntryMeta, &mut dyn Read) -> io::Result<()> + Sync,
+    {
         let threads = threads.max(1);
         let chunks = self.chunks(threads);
         let hash_needed = self.exists;
@@ -691,7 +712,7 @@ impl OpenedBackup {
                 } else {
                     let c = t - usize::from(hash_needed);
                     worker
-                        .run_chunk(chunks[c].clone(), &visitor, &abort)
+                        .run_chunk(chunks[c].clone(), &visitor, &abort, progress)
                         .map(|r| lock(&results).push((c, r)))
                 };
                 if let Err(e) = outcome {
@@ -1379,6 +1400,7 @@ impl<'b> Worker<'b> {
         range: std::ops::Range<usize>,
         visitor: &F,
         abort: &AtomicBool,
+        progress: &Progress,
     ) -> Result<ChunkResult, Error>
     where
         F: Fn(&EntryMeta, &mut dyn Read) -> io::Result<()> + Sync,
@@ -1402,6 +1424,7 @@ impl<'b> Worker<'b> {
                 break;
             }
             let slot = &b.slots[i];
+            progress.inc(slot.central.compressed_size);
             let end = match slot.known_end {
                 Some(end) => end,
                 None => {

@@ -166,8 +166,24 @@ pub fn verify_backup(path: &Path, mode: Mode) -> Result<VerifyRecord, Error> {
 
 /// Verifies one backup and returns the full outcome (including the zip's SHA-256).
 pub fn verify(path: &Path, mode: Mode, threads: usize) -> Result<Verified, Error> {
+    verify_shown(path, mode, threads, &Reporter::silent("mobius-verify"))
+}
+
+/// [`verify`] with a progress bar for a person at a terminal (see mobius_core::progress).
+pub fn verify_shown(
+    path: &Path,
+    mode: Mode,
+    threads: usize,
+    reporter: &Reporter,
+) -> Result<Verified, Error> {
     let opened = OpenedBackup::open(path, mode)?;
-    opened.for_each_entry(threads, |_, _| Ok(()))
+    let name = path.file_name().map_or(String::new(), |n| {
+        mobius_core::text::escape_str(&n.to_string_lossy())
+    });
+    let progress = mobius_core::progress::Progress::bytes(reporter, opened.stored_len(), &name);
+    let verified = opened.for_each_entry_shown(threads, &progress, |_, _| Ok(()));
+    progress.finish();
+    verified
 }
 
 /// The `verify` record for an outcome.
@@ -288,7 +304,7 @@ pub fn run(args: &Args, stdout: impl Write) -> Result<Exit, Error> {
         }
     }
     for path in &paths {
-        let verified = verify(path, mode, threads)?;
+        let verified = verify_shown(path, mode, threads, &reporter)?;
         let rec = record(path, mode, &verified);
         out.write(&Record::Verify(rec.clone()))
             .map_err(Error::Output)?;
