@@ -144,3 +144,16 @@ impl Reporter {
         let _ = writeln!(std::io::stderr().lock(), "{}: {}", self.tool, msg);
     }
 }
+
+/// A backup named on the command line: a file, never `-`. A backup is checked against the
+/// sidecar beside it and read at random offsets, which standard input cannot give.
+pub fn backup_file(s: &str) -> Result<PathBuf, String> {
+    if s == "-" {
+        return Err(
+            "a backup is read from its file beside its sidecar (X.zip.sha256), not \
+             from standard input; save it to a file first"
+                .to_owned(),
+        );
+    }
+    Ok(PathBuf::from(s))
+}

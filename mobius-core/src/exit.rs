@@ -1,4 +1,4 @@
-//! Exit codes (CONTRACT.md §2), defined once so every tool means the same thing by them.
+//! Exit codes (docs/CONTRACT.md §2), defined once so every tool means the same thing by them.
 //!
 //! A tool's error enum implements [`ToolError`] to say which code each variant means, and
 //! `main` ends with [`finish`], which prints the one-line message and exits.
@@ -68,7 +68,9 @@ Exit codes:
   2  usage: unknown flag, bad value, bad environment name
   3  malformed input: a record, spec or config that does not parse
   4  the tool itself failed: I/O error, disk full, lock held by another run
-  5  inconclusive: not enough data to decide, or a run cut short";
+  5  inconclusive: not enough data to decide, or a run cut short
+
+Records, files and rules every tool follows: docs/CONTRACT.md";
 
 /// Ends the process: prints `mobius-<tool>: <message>` for an error (with its causes) and exits
 /// with the code the error or outcome stands for. A broken pipe on stdout is a clean exit: the

@@ -164,6 +164,34 @@ pub fn read_input(path: &Path, kind: Kind) -> io::Result<Vec<u8>> {
     }
 }
 
+/// `-`: standard input, where a tool reads a file.
+pub fn is_stdin(path: &Path) -> bool {
+    path.as_os_str() == "-"
+}
+
+/// [`read_input`], or the whole of `stdin` (within the kind's limit) when the path is `-`.
+pub fn read_input_or(path: &Path, kind: Kind, stdin: impl Read) -> io::Result<Vec<u8>> {
+    if is_stdin(path) {
+        read_limited(stdin, kind.limit().unwrap_or(TEXT_LIMIT))
+    } else {
+        read_input(path, kind)
+    }
+}
+
+/// [`read_input_or`] as text.
+pub fn read_input_string_or(path: &Path, kind: Kind, stdin: impl Read) -> io::Result<String> {
+    utf8(read_input_or(path, kind, stdin)?)
+}
+
+/// How a tool names an input in messages: `standard input` for `-`.
+pub fn input_name(path: &Path) -> String {
+    if is_stdin(path) {
+        "standard input".to_owned()
+    } else {
+        path.display().to_string()
+    }
+}
+
 /// [`read_input`] as text: invalid UTF-8 is an error naming where it starts.
 pub fn read_input_string(path: &Path, kind: Kind) -> io::Result<String> {
     utf8(read_input(path, kind)?)

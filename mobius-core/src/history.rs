@@ -1,4 +1,4 @@
-//! The deployment history, `history/<env>.jsonl` (CONTRACT.md §4): append-only and
+//! The deployment history, `history/<env>.jsonl` (docs/CONTRACT.md §4): append-only and
 //! tamper-evident. Each line is an [`Event`] whose `prev` is the SHA-256 of the previous line's
 //! bytes (without its `\n`), so editing, removing or inserting a line breaks the chain at the
 //! line after it.

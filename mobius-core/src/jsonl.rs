@@ -1,4 +1,4 @@
-//! JSON lines on the wire (CONTRACT.md §2): one object per line, `\n`-terminated, flushed
+//! JSON lines on the wire (docs/CONTRACT.md §2): one object per line, `\n`-terminated, flushed
 //! line by line so a pipe sees each record at once. Reading errors carry the line number,
 //! because "line 40213: expected `,`" is what lets an operator fix a saved log.
 

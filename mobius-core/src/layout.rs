@@ -1,4 +1,4 @@
-//! The on-disk layout of CONTRACT.md §1, so no tool spells a path on its own.
+//! The on-disk layout of docs/CONTRACT.md §1, so no tool spells a path on its own.
 
 use crate::env::EnvName;
 use std::path::{Path, PathBuf};

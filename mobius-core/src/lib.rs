@@ -1,4 +1,4 @@
-//! The pieces every MOBIUS tool shares, written once: the record types of CONTRACT.md, the
+//! The pieces every MOBIUS tool shares, written once: the record types of docs/CONTRACT.md, the
 //! JSON-lines reader and writer, exit codes, the common flags, environment-name validation,
 //! the on-disk layout, crash-safe file writes, the per-environment lock, the hash-chained
 //! deployment history, the safe opening of files by name (`fsafe`), and the few file-system

@@ -1,4 +1,4 @@
-//! The records on stdout, shared by all tools (CONTRACT.md §3). Each is a struct; [`Record`]
+//! The records on stdout, shared by all tools (docs/CONTRACT.md §3). Each is a struct; [`Record`]
 //! wraps them with their `"type"` for writing and for reading mixed streams.
 //!
 //! Example lines:
@@ -18,6 +18,39 @@
 //! Fields may be added, never renamed or removed; readers ignore fields they do not know.
 
 use serde::{Deserialize, Serialize};
+
+/// Figures as records carry them: milliseconds to three decimals (a microsecond), rates to six,
+/// so no record says `0.4391999999999998` for what was measured as 0.4392. Only the written
+/// form is rounded; the tools compute with the full values.
+mod round {
+    use serde::Serializer;
+
+    fn to(x: f64, scale: f64) -> f64 {
+        if x.is_finite() {
+            (x * scale).round() / scale
+        } else {
+            x
+        }
+    }
+
+    pub fn ms<S: Serializer>(x: &f64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(to(*x, 1e3))
+    }
+
+    pub fn opt_ms<S: Serializer>(x: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+        match x {
+            Some(x) => s.serialize_some(&to(*x, 1e3)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn opt_rate<S: Serializer>(x: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+        match x {
+            Some(x) => s.serialize_some(&to(*x, 1e6)),
+            None => s.serialize_none(),
+        }
+    }
+}
 use serde_json::Value;
 
 /// Any record, tagged by `"type"`. Unknown types decode as [`Record::Other`] so that a reader
@@ -44,7 +77,7 @@ pub enum Record {
     Other,
 }
 
-/// Why a health check failed (CONTRACT.md §3).
+/// Why a health check failed (docs/CONTRACT.md §3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorClass {
@@ -82,15 +115,24 @@ pub struct Sample {
     pub ok: bool,
     pub status: Option<u16>,
     /// Null only where no request was sent.
+    #[serde(serialize_with = "round::opt_ms")]
     pub latency_ms: Option<f64>,
     pub error: Option<ErrorClass>,
     #[serde(default)]
     pub detail: String,
     /// Share of failed requests as the service itself reports it (0..1).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "round::opt_rate"
+    )]
     pub error_rate: Option<f64>,
     /// P95 latency as the service itself reports it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "round::opt_ms"
+    )]
     pub p95_ms: Option<f64>,
     /// Whether the service's metrics were read with this check: absent when no metrics
     /// source is configured (and in logs older than the field), so the judge can tell
@@ -118,7 +160,7 @@ pub enum Decision {
     Inconclusive,
 }
 
-/// The rollback rules of CONTRACT.md §5, in evaluation order.
+/// The rollback rules of docs/CONTRACT.md §5, in evaluation order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Rule {
@@ -138,8 +180,11 @@ pub struct Verdict {
     pub reason: String,
     pub checks: u64,
     pub consecutive_failures: u64,
+    #[serde(serialize_with = "round::opt_rate")]
     pub success_rate: Option<f64>,
+    #[serde(serialize_with = "round::opt_ms")]
     pub p95_ms: Option<f64>,
+    #[serde(serialize_with = "round::opt_rate")]
     pub error_rate: Option<f64>,
 }
 
@@ -218,6 +263,7 @@ pub struct SmokeCheck {
     /// HTTP status of the last attempt; null when no response came (or the check did not run).
     pub status: Option<u16>,
     /// Duration of the last attempt; null when the check did not run.
+    #[serde(serialize_with = "round::opt_ms")]
     pub duration_ms: Option<f64>,
     /// Requests sent (1 + retries used; 0 when the check did not run).
     pub attempts: u32,
@@ -234,6 +280,7 @@ pub struct SmokeSummary {
     pub total: u64,
     pub passed: u64,
     pub failed: u64,
+    #[serde(serialize_with = "round::ms")]
     pub duration_ms: f64,
     /// The JUnit report written, if any.
     pub junit: Option<String>,
@@ -444,7 +491,7 @@ pub struct Actor {
     pub host: String,
 }
 
-/// One line of `history/<env>.jsonl` (CONTRACT.md §4).
+/// One line of `history/<env>.jsonl` (docs/CONTRACT.md §4).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
     pub seq: u64,
@@ -462,6 +509,26 @@ pub struct Event {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn figures_are_written_rounded() {
+        let v = Verdict {
+            ts: "2026-11-26T12:00:00.000Z".into(),
+            target: "*".into(),
+            decision: Decision::Pass,
+            rule: None,
+            reason: String::new(),
+            checks: 3,
+            consecutive_failures: 0,
+            success_rate: Some(2.0 / 3.0),
+            p95_ms: Some(0.1 + 0.2),
+            error_rate: Some(0.4391999999999998),
+        };
+        let line = serde_json::to_string(&Record::Verdict(v)).expect("json");
+        assert!(line.contains(r#""success_rate":0.666667"#), "{line}");
+        assert!(line.contains(r#""p95_ms":0.3,"#), "{line}");
+        assert!(line.contains(r#""error_rate":0.4392"#), "{line}");
+    }
 
     #[test]
     fn sample_round_trips_with_type_tag() {

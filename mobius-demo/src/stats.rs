@@ -168,7 +168,7 @@ fn expire(window: &mut VecDeque<Entry>, now: Instant) {
 }
 
 /// Percentile by linear interpolation between closest ranks (numpy's default,
-/// PERCENTILE.INC): the method CONTRACT.md §5 names.
+/// PERCENTILE.INC): the method docs/CONTRACT.md §5 names.
 pub fn percentile_sorted(sorted: &[f64], p: f64) -> Option<f64> {
     let n = sorted.len();
     if n == 0 {

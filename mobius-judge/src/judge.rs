@@ -1,4 +1,4 @@
-//! The rollback rules of CONTRACT.md §5 as a state machine over checks. It knows nothing of
+//! The rollback rules of docs/CONTRACT.md §5 as a state machine over checks. It knows nothing of
 //! lines or I/O: feed it [`Check`]s in input order with [`Judge::observe`], ask for the
 //! verdicts, and call [`Judge::final_verdict`] at the end. Every figure comes from the
 //! checks themselves (their `ts`, never the clock), so the same checks give the same verdicts.

@@ -1,5 +1,5 @@
 //! mobius-judge: reads `sample` lines (from mobius-probe, live or saved) and applies the
-//! rollback rules of CONTRACT.md §5, writing `verdict` lines.
+//! rollback rules of docs/CONTRACT.md §5, writing `verdict` lines.
 //!
 //! The rules engine is [`judge::Judge`] (pure, no I/O); [`input`] reads and checks the lines;
 //! [`run`] joins them for the binary. Given the same lines the output is the same, however
@@ -30,10 +30,10 @@ use std::io::{self, Read, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
-const ABOUT: &str = "Decides rollback from health-check samples (CONTRACT.md §5)";
+const ABOUT: &str = "Decides rollback from health-check samples (docs/CONTRACT.md §5)";
 
 const LONG_ABOUT: &str = "\
-Decides rollback from health-check samples (CONTRACT.md §5).
+Decides rollback from health-check samples (docs/CONTRACT.md §5).
 
 Reads JSON lines on stdin (mobius-probe's `sample` records; other record types, such as
 earlier verdicts in a saved log, are passed over) and writes `verdict` lines on stdout:
@@ -82,8 +82,9 @@ rate, the highest current P95, error rate and run of failures.
 With --env, the overall verdict is also recorded in history/ENV.jsonl (not with
 --dry-run); a failure to record it is warned about and does not change the exit code.
 
-Example:
-  mobius-probe --env staging --duration 60m | mobius-judge --follow --duration 60m";
+Examples:
+  mobius-probe --env staging --duration 60m | mobius-judge --follow --duration 60m
+  mobius-judge monitor_logs/staging_20261126T120000.000Z.jsonl";
 
 /// Command-line arguments of mobius-judge.
 #[derive(Debug, Clone, Parser)]
@@ -137,6 +138,9 @@ pub struct Args {
     /// The saved log of this run, named in the history event
     #[arg(long, value_name = "FILE", requires = "env")]
     pub log: Option<PathBuf>,
+    /// A saved log to judge instead of standard input (`-`: standard input)
+    #[arg(value_name = "LOG")]
+    pub input: Option<PathBuf>,
     #[command(flatten)]
     pub common: CommonArgs,
 }
@@ -210,6 +214,12 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    #[error("cannot read {}", path.display())]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
     #[error("cannot write verdicts to stdout")]
     Write(#[source] io::Error),
     #[error(
@@ -222,7 +232,7 @@ impl ToolError for Error {
     fn exit(&self) -> Exit {
         match self {
             Error::Malformed(_) | Error::TooManyTargets { .. } => Exit::Malformed,
-            Error::Read { .. } | Error::Write(_) => Exit::Runtime,
+            Error::Read { .. } | Error::Open { .. } | Error::Write(_) => Exit::Runtime,
             Error::QuorumAboveTargets { .. } => Exit::Usage,
         }
     }
@@ -257,7 +267,21 @@ impl<W: Write> Output<W> {
 
 /// Reads samples from `input` until the end (or, with `--follow`, the first overall
 /// rollback), writes verdicts to `output`, and returns the exit code of the overall verdict.
-pub fn run(args: &Args, input: impl Read, output: impl Write) -> Result<Exit, Error> {
+pub fn run(args: &Args, stdin: impl Read, output: impl Write) -> Result<Exit, Error> {
+    match &args.input {
+        Some(path) if !mobius_core::fsafe::is_stdin(path) => {
+            let file = mobius_core::fsafe::open_input(path, mobius_core::fsafe::Kind::Lines)
+                .map_err(|source| Error::Open {
+                    path: path.clone(),
+                    source,
+                })?;
+            judge_input(args, file, output)
+        }
+        _ => judge_input(args, stdin, output),
+    }
+}
+
+fn judge_input(args: &Args, input: impl Read, output: impl Write) -> Result<Exit, Error> {
     let reporter = args.common.reporter("mobius-judge");
     let mut judge = Judge::new(args.config());
     let mut lines = Lines::new(input);

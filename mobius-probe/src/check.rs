@@ -1,5 +1,5 @@
 //! One health check of one URL: the request, the capped body read, and the sorting of every
-//! way it can fail into the error classes of CONTRACT.md §3.
+//! way it can fail into the error classes of docs/CONTRACT.md §3.
 
 use crate::redirect;
 use mobius_core::records::ErrorClass;
@@ -380,7 +380,7 @@ fn shorten(mut s: String) -> String {
     s
 }
 
-/// Sorts a ureq error into a CONTRACT.md §3 class, with a short detail.
+/// Sorts a ureq error into a docs/CONTRACT.md §3 class, with a short detail.
 pub fn classify(e: &ureq::Error, timeout: Duration) -> (ErrorClass, String) {
     use ureq::Error as E;
     let limit = humantime::format_duration(timeout);

@@ -33,7 +33,7 @@ use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver
 use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 
 const RECORD_HELP: &str = "\
-Output: one `sample` JSON line per check per target (CONTRACT.md §3):
+Output: one `sample` JSON line per check per target (docs/CONTRACT.md §3):
   {\"type\":\"sample\",\"seq\":1,\"ts\":\"2026-11-26T12:00:00.002Z\",\"target\":\"http://127.0.0.1:8080/health\",
    \"ok\":true,\"status\":200,\"latency_ms\":1.204,\"error\":null,\"detail\":\"\",\"error_rate\":0.0,\"p95_ms\":3.1}
   error: timeout | connect | dns | tls | status | body | redirect | io  (null when ok)
@@ -124,7 +124,8 @@ pub struct Args {
     /// Redirects followed at most; more is a `redirect` failure
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub max_redirects: u32,
-    /// Trust only the CA certificates in this PEM file for https (instead of the built-in roots)
+    /// Trust only the CA certificates in this PEM file (`-`: standard input) for https,
+    /// instead of the built-in roots
     #[arg(long, value_name = "PEM")]
     pub cacert: Option<PathBuf>,
 }
@@ -299,7 +300,7 @@ pub fn targets(args: &Args) -> Result<Vec<Target>, Error> {
         .collect())
 }
 
-fn agent_config(args: &Args) -> Result<ureq::config::Config, Error> {
+fn agent_config(args: &Args, stdin: impl std::io::Read) -> Result<ureq::config::Config, Error> {
     let mut tls = ureq::tls::TlsConfig::builder();
     if let Some(path) = &args.cacert {
         let bad = |msg: String| Error::CaCert {
@@ -308,12 +309,11 @@ fn agent_config(args: &Args) -> Result<ureq::config::Config, Error> {
         };
         // Unreadable (a pipe, a device, too large) is the tool failing, exit 4; a file
         // that reads but holds no certificate is malformed input.
-        let pem = mobius_core::fsafe::read_input(path, mobius_core::fsafe::Kind::Text).map_err(
-            |source| Error::CaCertRead {
+        let pem = mobius_core::fsafe::read_input_or(path, mobius_core::fsafe::Kind::Text, stdin)
+            .map_err(|source| Error::CaCertRead {
                 path: path.clone(),
                 source,
-            },
-        )?;
+            })?;
         let mut certs = Vec::new();
         for item in ureq::tls::parse_pem(&pem) {
             if let ureq::tls::PemItem::Certificate(c) = item.map_err(|e| bad(e.to_string()))? {
@@ -537,10 +537,10 @@ fn sample(seq: u64, target: &Target, d: Done) -> Sample {
 }
 
 /// Probes until --count/--duration, a closed pipe, or SIGINT/SIGTERM.
-pub fn run(args: Args, out: &mut dyn Write) -> Result<Exit, Error> {
+pub fn run(args: Args, stdin: impl std::io::Read, out: &mut dyn Write) -> Result<Exit, Error> {
     let reporter = args.common.reporter("mobius-probe");
     let targets = targets(&args)?;
-    let agent_config = agent_config(&args)?;
+    let agent_config = agent_config(&args, stdin)?;
     let duration = match (args.duration, args.count) {
         (None, None) => Some(Duration::from_secs(3600)),
         (d, _) => d,

@@ -151,7 +151,8 @@ pub struct Args {
         long,
         value_name = "FILE",
         required_unless_present = "latest",
-        conflicts_with = "latest"
+        conflicts_with = "latest",
+        value_parser = mobius_core::cli::backup_file
     )]
     pub backup: Option<PathBuf>,
     /// Restore the newest backup of the environment that verifies deeply, skipping newer bad ones

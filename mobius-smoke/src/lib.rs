@@ -124,7 +124,7 @@ pub struct Args {
     /// history for the result
     #[arg(long, value_name = "ENV", required_unless_present = "spec")]
     pub env: Option<EnvName>,
-    /// The spec to run (default: config/<ENV>/smoke.json)
+    /// The spec to run, `-` for standard input (default: config/<ENV>/smoke.json)
     #[arg(long, value_name = "FILE")]
     pub spec: Option<PathBuf>,
     /// Base URL for the checks' paths, instead of the spec's base_url
@@ -171,19 +171,19 @@ fn positive_duration(s: &str) -> Result<Duration, String> {
 pub enum Error {
     #[error("{0}")]
     Usage(String),
-    #[error("no smoke spec at {}; create one (see mobius-smoke --help for the format) or pass --spec FILE", path.display())]
+    #[error("no smoke spec at {}; create one (see mobius-smoke --help for the format) or pass --spec FILE", mobius_core::fsafe::input_name(path))]
     SpecMissing { path: PathBuf },
-    #[error("cannot read the smoke spec {}", path.display())]
+    #[error("cannot read the smoke spec {}", mobius_core::fsafe::input_name(path))]
     SpecRead {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("{}: {msg}", path.display())]
+    #[error("{}: {msg}", mobius_core::fsafe::input_name(path))]
     Spec { path: PathBuf, msg: String },
-    #[error("{} does not parse: {msg}", path.display())]
+    #[error("{} does not parse: {msg}", mobius_core::fsafe::input_name(path))]
     AppConfig { path: PathBuf, msg: String },
-    #[error("cannot read {}", path.display())]
+    #[error("cannot read {}", mobius_core::fsafe::input_name(path))]
     AppRead {
         path: PathBuf,
         #[source]
@@ -509,7 +509,7 @@ fn not_run(check: &Check, ctx: &exec::Context, why: SmokeFailure) -> SmokeCheck 
 }
 
 /// Runs the spec; the exit code says whether every check passed.
-pub fn run(args: Args, out: &mut dyn Write) -> Result<Exit, Error> {
+pub fn run(args: Args, stdin: impl std::io::Read, out: &mut dyn Write) -> Result<Exit, Error> {
     let reporter = args.common.reporter("mobius-smoke");
     let root = args.common.root();
     let cli_vars = parse_assignments("--var", &args.vars)?;
@@ -545,7 +545,7 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<Exit, Error> {
             })?;
         }
     }
-    let text = match fsafe::read_input_string(&spec_path, fsafe::Kind::Text) {
+    let text = match fsafe::read_input_string_or(&spec_path, fsafe::Kind::Text, stdin) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(Error::SpecMissing { path: spec_path })

@@ -237,7 +237,7 @@ file parses; one record listing every problem:\n  \
 )]
 pub struct Args {
     /// Backup zips to verify
-    #[arg(value_name = "BACKUP.zip")]
+    #[arg(value_name = "BACKUP.zip", value_parser = mobius_core::cli::backup_file)]
     pub backups: Vec<PathBuf>,
     /// Verify the newest backup of --env in <root>/backups (complete or not)
     #[arg(long, requires = "env")]
