@@ -37,9 +37,13 @@ An email template's first line is `Subject: ...`, then a blank line, then the bo
 Environment (never on the command line; the webhook URLs are never printed):
   MOBIUS_SLACK_WEBHOOK   Slack incoming-webhook URL (--channel slack)
   MOBIUS_TEAMS_WEBHOOK   Teams incoming-webhook URL (--channel teams)
-  MOBIUS_SMTP_URL        smtp://host[:port] of a relay (--channel email; no TLS, no AUTH)
-  MOBIUS_EMAIL_FROM      sender address
-  MOBIUS_EMAIL_TO        recipients, comma-separated
+  MOBIUS_SMTP_URL        smtps://host[:port] (TLS, port 465) or smtp://host[:port] (port 25,
+                         STARTTLS when offered; required when credentials are set)
+  MOBIUS_SMTP_USERNAME   SMTP AUTH user and password (both or neither; never printed;
+  MOBIUS_SMTP_PASSWORD   never sent without TLS)
+  MOBIUS_SMTP_CACERT     PEM file of a private CA to trust instead of the public roots
+  MOBIUS_EMAIL_FROM      sender: addr@domain or Name <addr@domain>
+  MOBIUS_EMAIL_TO        recipients, comma-separated, same forms
 A channel whose variables are not set is a usage error (exit 2), except with --dry-run.
 
 Examples:
@@ -238,6 +242,8 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    #[error("{path}: {msg}")]
+    BadCaCert { path: String, msg: String },
     #[error("template {template}: {msg}")]
     BadTemplate { template: String, msg: String },
     #[error("template {template}: {source}")]
@@ -260,9 +266,10 @@ impl ToolError for Error {
             Error::NotConfigured { .. } | Error::BadSetting { .. } | Error::NoTemplate { .. } => {
                 Exit::Usage
             }
-            Error::BadTemplate { .. } | Error::Render { .. } | Error::BadEvent { .. } => {
-                Exit::Malformed
-            }
+            Error::BadTemplate { .. }
+            | Error::Render { .. }
+            | Error::BadEvent { .. }
+            | Error::BadCaCert { .. } => Exit::Malformed,
             Error::Read { .. } | Error::Send { .. } | Error::Stdout(_) => Exit::Runtime,
         }
     }
@@ -443,6 +450,56 @@ fn redact_rendered(r: Rendered, secret: Option<&str>) -> Rendered {
             body: scrub(&body, secret),
         },
     }
+}
+
+/// `MOBIUS_SMTP_USERNAME` and `MOBIUS_SMTP_PASSWORD`: both or neither (exit 2).
+fn smtp_credentials() -> Result<Option<smtp::Credentials>, Error> {
+    match (
+        env_var("MOBIUS_SMTP_USERNAME"),
+        std::env::var("MOBIUS_SMTP_PASSWORD")
+            .ok()
+            .filter(|p| !p.is_empty()),
+    ) {
+        (Some(username), Some(password)) => Ok(Some(smtp::Credentials { username, password })),
+        (None, None) => Ok(None),
+        (Some(_), None) => Err(Error::BadSetting {
+            var: "MOBIUS_SMTP_PASSWORD",
+            msg: "not set, but MOBIUS_SMTP_USERNAME is: set both or neither".into(),
+        }),
+        (None, Some(_)) => Err(Error::BadSetting {
+            var: "MOBIUS_SMTP_USERNAME",
+            msg: "not set, but MOBIUS_SMTP_PASSWORD is: set both or neither".into(),
+        }),
+    }
+}
+
+/// The PEM text of `MOBIUS_SMTP_CACERT`, opened like every input (no FIFO, size-limited).
+fn smtp_ca() -> Result<Option<Vec<u8>>, Error> {
+    let Some(path) = std::env::var_os("MOBIUS_SMTP_CACERT").filter(|p| !p.is_empty()) else {
+        return Ok(None);
+    };
+    let path = PathBuf::from(path);
+    let label = format!("MOBIUS_SMTP_CACERT {}", path.display());
+    let pem = fsafe::read_input(&path, fsafe::Kind::Text).map_err(|source| Error::Read {
+        path: label.clone(),
+        source,
+    })?;
+    smtp::check_pem(&pem).map_err(|msg| Error::BadCaCert { path: label, msg })?;
+    Ok(Some(pem))
+}
+
+/// A message about a delivery, with the SMTP password (and the username, and the AUTH PLAIN
+/// token a server might echo) replaced, then the shared redaction rules.
+fn scrub_credentials(msg: &str, creds: Option<&smtp::Credentials>) -> String {
+    let mut s = msg.to_owned();
+    if let Some(c) = creds {
+        s = s.replace(&c.password, REDACTED);
+        // A short username ("ops") would blank out ordinary words; it is not the secret.
+        if c.username.len() >= 4 {
+            s = s.replace(&c.username, REDACTED);
+        }
+    }
+    scrub(&s, None)
 }
 
 fn env_var(name: &str) -> Option<String> {
@@ -653,31 +710,23 @@ pub fn run(args: &Args, stdin: &mut dyn Read, out: &mut dyn Write) -> Result<Exi
                     var: "MOBIUS_SMTP_URL",
                     msg: scrub(&msg, None),
                 })?;
-                smtp::check_address(from).map_err(|msg| Error::BadSetting {
+                let from = smtp::parse_mailbox(from).map_err(|msg| Error::BadSetting {
                     var: "MOBIUS_EMAIL_FROM",
                     msg,
                 })?;
-                let to: Vec<String> = to
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|t| !t.is_empty())
-                    .map(str::to_owned)
-                    .collect();
-                if to.is_empty() {
-                    return Err(Error::BadSetting {
-                        var: "MOBIUS_EMAIL_TO",
-                        msg: "no recipient in it".into(),
-                    });
-                }
-                for t in &to {
-                    smtp::check_address(t).map_err(|msg| Error::BadSetting {
-                        var: "MOBIUS_EMAIL_TO",
-                        msg,
-                    })?;
-                }
+                let to = smtp::parse_mailboxes(to).map_err(|msg| Error::BadSetting {
+                    var: "MOBIUS_EMAIL_TO",
+                    msg,
+                })?;
+                let creds = smtp_credentials()?;
+                let ca = smtp_ca()?;
+                let trust = match &ca {
+                    Some(pem) => smtp::Trust::Pem(pem),
+                    None => smtp::Trust::Public,
+                };
                 let host = helo_name();
                 let mail = smtp::Mail {
-                    from,
+                    from: &from,
                     to: &to,
                     subject,
                     body,
@@ -685,10 +734,11 @@ pub fn run(args: &Args, stdin: &mut dyn Read, out: &mut dyn Write) -> Result<Exi
                 };
                 rec.destination = Some(server.to_string());
                 rec.bytes = body.len() as u64;
-                let code = smtp::send(&server, &mail, args.timeout).map_err(|e| Error::Send {
-                    channel: "email",
-                    msg: scrub(&mobius_core::exit::error_chain(&e), None),
-                })?;
+                let code = smtp::send(&server, &mail, creds.as_ref(), &trust, args.timeout)
+                    .map_err(|e| Error::Send {
+                        channel: "email",
+                        msg: scrub_credentials(&e.to_string(), creds.as_ref()),
+                    })?;
                 rec.status = Some(code);
             }
             // Configuration was checked above; this is unreachable short of a bug, and a
