@@ -6,6 +6,7 @@
 //! from `MOBIUS_SLACK_WEBHOOK` / `MOBIUS_TEAMS_WEBHOOK`, never from argv, and are scrubbed
 //! from every message this tool prints.
 
+pub mod limits;
 pub mod render;
 pub mod smtp;
 
@@ -353,7 +354,12 @@ pub fn render(
         Channel::Slack | Channel::Teams => {
             let tpl: Value =
                 serde_json::from_str(template).map_err(|e| bad(format!("not JSON: {e}")))?;
-            let v = render::render_json(&tpl, ctx).map_err(render_err)?;
+            let esc = if channel == Channel::Slack {
+                render::Escape::Slack
+            } else {
+                render::Escape::Teams
+            };
+            let v = render::render_json(&tpl, ctx, esc).map_err(render_err)?;
             let text = serde_json::to_string(&v).map_err(|e| bad(e.to_string()))?;
             Ok(Rendered::Json(text))
         }
@@ -370,9 +376,16 @@ pub fn render(
             let mut missing = Vec::new();
             let mut subject = String::new();
             let mut body = String::new();
-            render::render_text_into(subject_tpl.trim(), ctx, &mut subject, &mut missing)
+            render::render_text_into(
+                subject_tpl.trim(),
+                ctx,
+                render::Escape::None,
+                &mut subject,
+                &mut missing,
+            )
+            .map_err(render_err)?;
+            render::render_text_into(body_tpl, ctx, render::Escape::None, &mut body, &mut missing)
                 .map_err(render_err)?;
-            render::render_text_into(body_tpl, ctx, &mut body, &mut missing).map_err(render_err)?;
             if !missing.is_empty() {
                 return Err(render_err(RenderError::Missing(missing)));
             }
@@ -502,6 +515,22 @@ fn scrub_credentials(msg: &str, creds: Option<&smtp::Credentials>) -> String {
     scrub(&s, None)
 }
 
+/// A Slack message or Teams card cut to the service's limits (see [`limits`]).
+fn fit(channel: Channel, r: Rendered) -> Rendered {
+    let Rendered::Json(text) = &r else {
+        return r;
+    };
+    let Ok(mut v) = serde_json::from_str::<Value>(text) else {
+        return r;
+    };
+    match channel {
+        Channel::Slack => limits::fit_slack(&mut v),
+        Channel::Teams => limits::fit_teams(&mut v),
+        Channel::Email => return r,
+    }
+    serde_json::to_string(&v).map_or(r, Rendered::Json)
+}
+
 fn env_var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
@@ -518,7 +547,8 @@ fn post_json(url: &str, body: &str, timeout: Duration) -> Result<u16, String> {
     let agent: ureq::Agent = config.into();
     let mut resp = agent
         .post(url)
-        .content_type("application/json")
+        // The charset said: Teams counts an unlabelled body as UTF-16, halving its limit.
+        .content_type("application/json; charset=utf-8")
         .send(body)
         .map_err(|e| scrub(&mobius_core::exit::error_chain(&e), Some(url)))?;
     let status = resp.status().as_u16();
@@ -658,9 +688,13 @@ pub fn run(args: &Args, stdin: &mut dyn Read, out: &mut dyn Write) -> Result<Exi
         event: &event,
         vars: &vars,
     };
-    let rendered = redact_rendered(
-        render(channel, &template, &template_label, &ctx)?,
-        secret.as_deref(),
+    // Fitted last: redaction can change a field's length.
+    let rendered = fit(
+        channel,
+        redact_rendered(
+            render(channel, &template, &template_label, &ctx)?,
+            secret.as_deref(),
+        ),
     );
 
     let env = args
