@@ -6,6 +6,8 @@
 //! from `MOBIUS_SLACK_WEBHOOK` / `MOBIUS_TEAMS_WEBHOOK`, never from argv, and are scrubbed
 //! from every message this tool prints.
 
+pub mod email;
+pub mod intent;
 pub mod limits;
 pub mod render;
 pub mod smtp;
@@ -434,7 +436,7 @@ pub fn parse_event(text: &str, path: &str) -> Result<Value, Error> {
 
 /// Everything that would reveal a webhook URL in a message: the URL itself, its path and
 /// query (where Slack and Teams keep the secret), then the usual secret patterns.
-fn scrub(msg: &str, secret: Option<&str>) -> String {
+pub(crate) fn scrub(msg: &str, secret: Option<&str>) -> String {
     let mut s = msg.to_owned();
     if let Some(url) = secret.filter(|u| !u.is_empty()) {
         s = s.replace(url, REDACTED);
@@ -465,56 +467,6 @@ fn redact_rendered(r: Rendered, secret: Option<&str>) -> Rendered {
     }
 }
 
-/// `MOBIUS_SMTP_USERNAME` and `MOBIUS_SMTP_PASSWORD`: both or neither (exit 2).
-fn smtp_credentials() -> Result<Option<smtp::Credentials>, Error> {
-    match (
-        env_var("MOBIUS_SMTP_USERNAME"),
-        std::env::var("MOBIUS_SMTP_PASSWORD")
-            .ok()
-            .filter(|p| !p.is_empty()),
-    ) {
-        (Some(username), Some(password)) => Ok(Some(smtp::Credentials { username, password })),
-        (None, None) => Ok(None),
-        (Some(_), None) => Err(Error::BadSetting {
-            var: "MOBIUS_SMTP_PASSWORD",
-            msg: "not set, but MOBIUS_SMTP_USERNAME is: set both or neither".into(),
-        }),
-        (None, Some(_)) => Err(Error::BadSetting {
-            var: "MOBIUS_SMTP_USERNAME",
-            msg: "not set, but MOBIUS_SMTP_PASSWORD is: set both or neither".into(),
-        }),
-    }
-}
-
-/// The PEM text of `MOBIUS_SMTP_CACERT`, opened like every input (no FIFO, size-limited).
-fn smtp_ca() -> Result<Option<Vec<u8>>, Error> {
-    let Some(path) = std::env::var_os("MOBIUS_SMTP_CACERT").filter(|p| !p.is_empty()) else {
-        return Ok(None);
-    };
-    let path = PathBuf::from(path);
-    let label = format!("MOBIUS_SMTP_CACERT {}", path.display());
-    let pem = fsafe::read_input(&path, fsafe::Kind::Text).map_err(|source| Error::Read {
-        path: label.clone(),
-        source,
-    })?;
-    smtp::check_pem(&pem).map_err(|msg| Error::BadCaCert { path: label, msg })?;
-    Ok(Some(pem))
-}
-
-/// A message about a delivery, with the SMTP password (and the username, and the AUTH PLAIN
-/// token a server might echo) replaced, then the shared redaction rules.
-fn scrub_credentials(msg: &str, creds: Option<&smtp::Credentials>) -> String {
-    let mut s = msg.to_owned();
-    if let Some(c) = creds {
-        s = s.replace(&c.password, REDACTED);
-        // A short username ("ops") would blank out ordinary words; it is not the secret.
-        if c.username.len() >= 4 {
-            s = s.replace(&c.username, REDACTED);
-        }
-    }
-    scrub(&s, None)
-}
-
 /// A Slack message or Teams card cut to the service's limits (see [`limits`]).
 fn fit(channel: Channel, r: Rendered) -> Rendered {
     let Rendered::Json(text) = &r else {
@@ -531,7 +483,7 @@ fn fit(channel: Channel, r: Rendered) -> Rendered {
     serde_json::to_string(&v).map_or(r, Rendered::Json)
 }
 
-fn env_var(name: &str) -> Option<String> {
+pub(crate) fn env_var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
@@ -672,6 +624,14 @@ pub fn run(args: &Args, stdin: &mut dyn Read, out: &mut dyn Write) -> Result<Exi
     // are rendered, and the rendering again after (a template can spell a secret too).
     let mut event = event;
     redact_value(&mut event);
+    if let Some(why) = intent::contradiction(&args.template, &event) {
+        let what = if dry_run {
+            "would send it anyway"
+        } else {
+            "sending it anyway"
+        };
+        reporter.warn(format!("{why}; {what} (check --template and --event)"));
+    }
     let vars: Vec<(String, String)> = args
         .vars
         .iter()
@@ -740,39 +700,16 @@ pub fn run(args: &Args, stdin: &mut dyn Read, out: &mut dyn Write) -> Result<Exi
                 rec.status = Some(status);
             }
             (Rendered::Email { subject, body }, _, _, Some((Some(url), Some(from), Some(to)))) => {
-                let server = smtp::Server::parse(url).map_err(|msg| Error::BadSetting {
-                    var: "MOBIUS_SMTP_URL",
-                    msg: scrub(&msg, None),
-                })?;
-                let from = smtp::parse_mailbox(from).map_err(|msg| Error::BadSetting {
-                    var: "MOBIUS_EMAIL_FROM",
-                    msg,
-                })?;
-                let to = smtp::parse_mailboxes(to).map_err(|msg| Error::BadSetting {
-                    var: "MOBIUS_EMAIL_TO",
-                    msg,
-                })?;
-                let creds = smtp_credentials()?;
-                let ca = smtp_ca()?;
-                let trust = match &ca {
-                    Some(pem) => smtp::Trust::Pem(pem),
-                    None => smtp::Trust::Public,
-                };
-                let host = helo_name();
-                let mail = smtp::Mail {
-                    from: &from,
-                    to: &to,
+                let mail = email::Outgoing {
+                    url,
+                    from,
+                    to,
                     subject,
                     body,
-                    helo: &host,
                 };
-                rec.destination = Some(server.to_string());
+                let (destination, code) = email::send(&mail, args.timeout)?;
+                rec.destination = Some(destination);
                 rec.bytes = body.len() as u64;
-                let code = smtp::send(&server, &mail, creds.as_ref(), &trust, args.timeout)
-                    .map_err(|e| Error::Send {
-                        channel: "email",
-                        msg: scrub_credentials(&e.to_string(), creds.as_ref()),
-                    })?;
                 rec.status = Some(code);
             }
             // Configuration was checked above; this is unreachable short of a bug, and a
@@ -797,20 +734,6 @@ pub fn run(args: &Args, stdin: &mut dyn Read, out: &mut dyn Write) -> Result<Exi
         .write(&Record::Notification(rec))
         .map_err(Error::Stdout)?;
     Ok(Exit::Success)
-}
-
-/// This host's name for EHLO: letters, digits, `-` and `.` only.
-fn helo_name() -> String {
-    let host = mobius_core::history::actor().host;
-    let clean: String = host
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.'))
-        .collect();
-    if clean.is_empty() {
-        "localhost".into()
-    } else {
-        clean
-    }
 }
 
 #[cfg(test)]

@@ -427,3 +427,49 @@ fn deploy_scripts_notify_hook_sends_and_never_fails_the_caller() {
         "{err}"
     );
 }
+
+/// A template that contradicts its event is sent, with one warning line on stderr; one
+/// that fits says nothing.
+#[test]
+fn a_template_that_contradicts_the_event_is_warned_about_and_still_sent() {
+    let root = tempfile::tempdir().unwrap();
+    let env: mobius_core::EnvName = "staging".parse().unwrap();
+    let r = mobius_core::Root::new(root.path());
+    mobius_core::history::append(&r, &env, "deploy", "success", json!({"version": "2.0"})).unwrap();
+    for (template, expect) in [
+        (
+            "deploy_started",
+            Some("template deploy_started is for a deploy started event, but event #1 is \"deploy success\""),
+        ),
+        (
+            "rolled_back",
+            Some("template rolled_back is for a rollback success event, but event #1 is \"deploy success\""),
+        ),
+        ("deploy_succeeded", None),
+    ] {
+        let (url, server) = receiver(200);
+        let out = notify()
+            .args(["--channel", "slack", "--template", template])
+            .args(["--env", "staging", "--root"])
+            .arg(root.path())
+            .env("MOBIUS_SLACK_WEBHOOK", &url)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{template}: {out:?}");
+        server.join().unwrap();
+        let rec = record(&out.stdout);
+        assert!(rec.sent, "{template}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        let warnings: Vec<&str> = err.lines().filter(|l| l.contains("warning")).collect();
+        match expect {
+            Some(w) => {
+                assert_eq!(warnings.len(), 1, "{err}");
+                assert!(
+                    warnings[0].starts_with(&format!("mobius-notify: warning: {w}; sending it anyway")),
+                    "{err}"
+                );
+            }
+            None => assert!(warnings.is_empty(), "{err}"),
+        }
+    }
+}
