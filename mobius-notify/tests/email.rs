@@ -173,22 +173,30 @@ fn creds<'a>(ca: Option<&'a str>, password: &'a str) -> Vec<(&'a str, &'a str)> 
     v
 }
 
-#[test]
-fn starttls_is_required_for_auth_and_the_private_ca_is_checked() {
-    let dir = tempfile::tempdir().unwrap();
-    let Some(certs) = TestCerts::make(&dir.path().join("pki")) else {
-        return;
-    };
+/// A server with a certificate from a fresh private CA, checking USER and PASSWORD: smtps
+/// with `implicit_tls`, else STARTTLS required. Also the CA's path; None without openssl.
+fn tls_smtpd(dir: &Path, implicit_tls: bool) -> Option<(Smtpd, String)> {
+    let certs = TestCerts::make(&dir.join("pki"))?;
     let ca = certs.ca_cert.display().to_string();
     let smtpd = Smtpd::start_with(
-        &dir.path().join("received.jsonl"),
+        &dir.join("received.jsonl"),
         &SmtpdConfig {
-            tls: Some(certs.clone()),
-            require_starttls: true,
+            tls: Some(certs),
+            implicit_tls,
+            require_starttls: !implicit_tls,
             auth: Some((USER.into(), PASSWORD.into())),
             ..SmtpdConfig::default()
         },
     );
+    Some((smtpd, ca))
+}
+
+#[test]
+fn starttls_is_required_for_auth_and_the_private_ca_is_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((smtpd, ca)) = tls_smtpd(dir.path(), false) else {
+        return;
+    };
     let url = format!("smtp://127.0.0.1:{}", smtpd.port);
     let (ev, long) = hard_event(dir.path());
     let tpl = hard_template(dir.path());
@@ -274,19 +282,9 @@ fn starttls_is_required_for_auth_and_the_private_ca_is_checked() {
 #[test]
 fn smtps_speaks_tls_from_the_first_byte() {
     let dir = tempfile::tempdir().unwrap();
-    let Some(certs) = TestCerts::make(&dir.path().join("pki")) else {
+    let Some((smtpd, ca)) = tls_smtpd(dir.path(), true) else {
         return;
     };
-    let ca = certs.ca_cert.display().to_string();
-    let smtpd = Smtpd::start_with(
-        &dir.path().join("received.jsonl"),
-        &SmtpdConfig {
-            tls: Some(certs),
-            implicit_tls: true,
-            auth: Some((USER.into(), PASSWORD.into())),
-            ..SmtpdConfig::default()
-        },
-    );
     let (ev, long) = hard_event(dir.path());
     let tpl = hard_template(dir.path());
     let url = format!("smtps://127.0.0.1:{}", smtpd.port);
