@@ -280,13 +280,25 @@ pub fn send(
     }
     match b.build().send(&message) {
         Ok(resp) => Ok(u16::from(resp.code())),
-        Err(e) => Err(classify(&name, &e, creds.is_some())),
+        Err(e) => Err(classify(&name, &e, creds.is_some(), timeout)),
     }
 }
 
-fn classify(server: &str, e: &lettre::transport::smtp::Error, with_creds: bool) -> SmtpError {
-    let msg = one_line(&e.to_string());
+fn classify(
+    server: &str,
+    e: &lettre::transport::smtp::Error,
+    with_creds: bool,
+    timeout: Duration,
+) -> SmtpError {
+    let mut msg = one_line(&e.to_string());
     let server = server.to_owned();
+    // A read past the socket timeout surfaces as EAGAIN ("os error 11"): say what it means.
+    if e.is_timeout() || msg.contains("os error 11") || msg.contains("timed out") {
+        msg = format!(
+            "no answer within {} ({msg}; smtps:// to a STARTTLS port, or smtp:// to an smtps one?)",
+            humantime::format_duration(timeout)
+        );
+    }
     if with_creds && msg.contains("STARTTLS is not supported") {
         return SmtpError::CleartextRefused { server };
     }

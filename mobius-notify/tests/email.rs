@@ -324,7 +324,8 @@ fn smtps_speaks_tls_from_the_first_byte() {
         .env("MOBIUS_EMAIL_TO", "ops@example.com")
         .output()
         .unwrap();
-    assert_one_line_failure(&out, 4);
+    let err = assert_one_line_failure(&out, 4);
+    assert!(err.contains("no answer within 3s"), "{err}");
     assert_eq!(smtpd.received().len(), 1);
 }
 
