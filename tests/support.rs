@@ -336,28 +336,86 @@ impl Drop for RealService {
     }
 }
 
-/// The SMTP server behind [`Smtpd`]: Python's aiosmtpd, appending each mail as a JSON line.
+/// The SMTP server behind [`Smtpd`]: Python's aiosmtpd, appending each mail (`kind` "mail")
+/// and each AUTH attempt (`kind` "auth") as a JSON line, each with the TLS version the
+/// session was under at that moment (`tls`, null for plain text): a test can prove TLS was
+/// really used.
 const SMTP_SERVER: &str = r#"
-import json, sys
+import email, email.policy, json, logging, ssl, sys, warnings
 from aiosmtpd.controller import Controller
-out, port = sys.argv[1], int(sys.argv[2])
+# A refused handshake is what some tests want; its traceback is noise in the test output.
+logging.disable(logging.CRITICAL)
+warnings.simplefilter("ignore")
+from aiosmtpd.smtp import AuthResult
+out, port, cfg = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
+def tls_of(server, session):
+    # STARTTLS sets session.ssl; implicit TLS shows only on the transport.
+    obj = server.transport.get_extra_info("ssl_object") if server.transport else None
+    return obj.version() if obj is not None else None
+def log(rec):
+    with open(out, "a") as f:
+        f.write(json.dumps(rec) + "\n")
 class Save:
     async def handle_DATA(self, server, session, envelope):
-        with open(out, "a") as f:
-            f.write(json.dumps({"from": envelope.mail_from, "to": envelope.rcpt_tos,
-                                "helo": session.host_name,
-                                "data": envelope.original_content.decode("utf-8")}) + "\n")
+        msg = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
+        log({"kind": "mail", "from": envelope.mail_from, "to": envelope.rcpt_tos,
+             "helo": session.host_name, "tls": tls_of(server, session),
+             "authenticated": bool(session.authenticated),
+             "data": envelope.original_content.decode("utf-8"),
+             # Decoded by Python's own MIME parser, not by the sender's library.
+             "subject": str(msg["subject"]), "from_header": str(msg["from"]),
+             "to_header": str(msg["to"]), "body": msg.get_content()})
         return "250 Message accepted for delivery"
-c = Controller(Save(), hostname="127.0.0.1", port=port)
+def authenticator(server, session, envelope, mechanism, auth_data):
+    user = auth_data.login.decode("utf-8", "replace")
+    password = auth_data.password.decode("utf-8", "replace")
+    ok = [user, password] == cfg["auth"]
+    log({"kind": "auth", "mechanism": mechanism, "user": user, "ok": ok,
+         "tls": tls_of(server, session)})
+    # handled=False: aiosmtpd itself answers 535 on a failure.
+    return AuthResult(success=ok, handled=False)
+kw = {}
+ctx = None
+if cfg.get("cert"):
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(cfg["cert"], cfg["key"])
+if cfg.get("implicit_tls"):
+    kw["ssl_context"] = ctx
+elif ctx is not None:
+    kw["tls_context"] = ctx
+    kw["require_starttls"] = bool(cfg.get("require_starttls"))
+if cfg.get("auth"):
+    kw["authenticator"] = authenticator
+    # False only to offer AUTH over plain text, so a test can check the client refuses;
+    # and with implicit TLS, where aiosmtpd (seeing no STARTTLS) would not offer AUTH at all.
+    kw["auth_require_tls"] = bool(cfg.get("auth_require_tls", True)) and not cfg.get("implicit_tls")
+c = Controller(Save(), hostname="127.0.0.1", port=port, **kw)
 c.start()
 print("ready", flush=True)
 sys.stdin.read()
 c.stop()
 "#;
 
+/// How an [`Smtpd`] is set up: plain by default; with a certificate it offers STARTTLS (or
+/// speaks TLS from the start with `implicit_tls`), with `auth` it checks a user and password.
+#[derive(Debug, Clone, Default)]
+pub struct SmtpdConfig {
+    /// Server certificate and key (PEM), and the CA that signed them.
+    pub tls: Option<TestCerts>,
+    /// smtps: TLS from the first byte.
+    pub implicit_tls: bool,
+    /// Refuse every command but EHLO/STARTTLS/QUIT before STARTTLS.
+    pub require_starttls: bool,
+    /// The only user and password accepted.
+    pub auth: Option<(String, String)>,
+    /// Offer AUTH even without TLS (to prove a client refuses to use it).
+    pub auth_over_plain: bool,
+}
+
 /// A real SMTP server on 127.0.0.1 (Python's aiosmtpd, which .ci/run installs: tests never
 /// install anything), saving each mail it accepts into `out` as a JSON line with `from`, `to`,
-/// `helo` and `data`; stopped on drop.
+/// `helo`, `tls`, `data` (raw) and `subject`, `from_header`, `to_header`, `body` (decoded by
+/// Python's email parser), and each AUTH attempt, see [`SMTP_SERVER`]; stopped on drop.
 pub struct Smtpd {
     child: Child,
     pub port: u16,
@@ -365,7 +423,12 @@ pub struct Smtpd {
 }
 
 impl Smtpd {
+    /// A plain SMTP server: no TLS, no AUTH.
     pub fn start(out: &Path) -> Smtpd {
+        Smtpd::start_with(out, &SmtpdConfig::default())
+    }
+
+    pub fn start_with(out: &Path, cfg: &SmtpdConfig) -> Smtpd {
         let have = Command::new("python3")
             .args(["-c", "import aiosmtpd.controller"])
             .stderr(Stdio::null())
@@ -375,11 +438,25 @@ impl Smtpd {
             have,
             "python3 with aiosmtpd is needed for the SMTP tests (scripts/dev-setup.sh installs it)"
         );
+        let mut conf = serde_json::json!({
+            "implicit_tls": cfg.implicit_tls,
+            "require_starttls": cfg.require_starttls,
+            "auth_require_tls": !cfg.auth_over_plain,
+        });
+        if let Some(t) = &cfg.tls {
+            conf["cert"] = t.server_cert.display().to_string().into();
+            conf["key"] = t.server_key.display().to_string().into();
+            conf["ca"] = t.ca_cert.display().to_string().into();
+        }
+        if let Some((u, p)) = &cfg.auth {
+            conf["auth"] = serde_json::json!([u, p]);
+        }
         let port = free_port();
         let mut child = Command::new("python3")
             .args(["-c", SMTP_SERVER])
             .arg(out)
             .arg(port.to_string())
+            .arg(conf.to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -396,12 +473,28 @@ impl Smtpd {
         }
     }
 
-    /// The mails accepted so far.
-    pub fn received(&self) -> Vec<serde_json::Value> {
+    /// Everything logged so far: mails and AUTH attempts.
+    pub fn log(&self) -> Vec<serde_json::Value> {
         std::fs::read_to_string(&self.out)
             .unwrap_or_default()
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// The mails accepted so far.
+    pub fn received(&self) -> Vec<serde_json::Value> {
+        self.log()
+            .into_iter()
+            .filter(|r| r["kind"] == "mail")
+            .collect()
+    }
+
+    /// The AUTH attempts so far.
+    pub fn auth_attempts(&self) -> Vec<serde_json::Value> {
+        self.log()
+            .into_iter()
+            .filter(|r| r["kind"] == "auth")
             .collect()
     }
 }
@@ -411,6 +504,106 @@ impl Drop for Smtpd {
         drop(self.child.stdin.take());
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A private CA and a server certificate for 127.0.0.1/localhost it signed, made with the
+/// real `openssl` CLI in `dir`.
+#[derive(Debug, Clone)]
+pub struct TestCerts {
+    pub ca_cert: PathBuf,
+    pub server_cert: PathBuf,
+    pub server_key: PathBuf,
+}
+
+impl TestCerts {
+    /// None (after [`component_missing`]) when `openssl` is not installed.
+    pub fn make(dir: &Path) -> Option<TestCerts> {
+        if Command::new("openssl")
+            .arg("version")
+            .output()
+            .map_or(true, |o| !o.status.success())
+        {
+            component_missing("the openssl CLI");
+            return None;
+        }
+        std::fs::create_dir_all(dir).unwrap();
+        let run = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(dir)
+                .stdin(Stdio::null())
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "openssl {args:?}: {out:?}");
+        };
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        run(&[
+            &["req", "-x509"][..],
+            &ec,
+            &[
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=Mobius Test CA",
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
+            ],
+        ]
+        .concat());
+        run(&[
+            &["req"][..],
+            &ec,
+            &[
+                "-keyout",
+                "server.key",
+                "-out",
+                "server.csr",
+                "-subj",
+                "/CN=127.0.0.1",
+            ],
+        ]
+        .concat());
+        std::fs::write(
+            dir.join("server.ext"),
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n\
+             keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+        ]);
+        Some(TestCerts {
+            ca_cert: dir.join("ca.pem"),
+            server_cert: dir.join("server.pem"),
+            server_key: dir.join("server.key"),
+        })
     }
 }
 

@@ -6,8 +6,14 @@
 //! from `MOBIUS_SLACK_WEBHOOK` / `MOBIUS_TEAMS_WEBHOOK`, never from argv, and are scrubbed
 //! from every message this tool prints.
 
+pub mod email;
+pub mod intent;
+pub mod limits;
 pub mod render;
 pub mod smtp;
+pub mod template;
+
+pub use template::{builtin_names, load_template, render};
 
 use clap::{Parser, ValueEnum};
 use mobius_core::cli::CommonArgs;
@@ -22,7 +28,7 @@ use mobius_core::{EnvName, Exit, ToolError};
 use render::{Context, RenderError};
 use serde_json::Value;
 use std::io::{self, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 const ABOUT_EXAMPLES: &str = "\
@@ -37,9 +43,13 @@ An email template's first line is `Subject: ...`, then a blank line, then the bo
 Environment (never on the command line; the webhook URLs are never printed):
   MOBIUS_SLACK_WEBHOOK   Slack incoming-webhook URL (--channel slack)
   MOBIUS_TEAMS_WEBHOOK   Teams incoming-webhook URL (--channel teams)
-  MOBIUS_SMTP_URL        smtp://host[:port] of a relay (--channel email; no TLS, no AUTH)
-  MOBIUS_EMAIL_FROM      sender address
-  MOBIUS_EMAIL_TO        recipients, comma-separated
+  MOBIUS_SMTP_URL        smtps://host[:port] (TLS, port 465) or smtp://host[:port] (port 25,
+                         STARTTLS when offered; required when credentials are set)
+  MOBIUS_SMTP_USERNAME   SMTP AUTH user and password (both or neither; never printed;
+  MOBIUS_SMTP_PASSWORD   never sent without TLS)
+  MOBIUS_SMTP_CACERT     PEM file of a private CA to trust instead of the public roots
+  MOBIUS_EMAIL_FROM      sender: addr@domain or Name <addr@domain>
+  MOBIUS_EMAIL_TO        recipients, comma-separated, same forms
 A channel whose variables are not set is a usage error (exit 2), except with --dry-run.
 
 Examples:
@@ -152,78 +162,6 @@ fn var(s: &str) -> Result<(String, String), String> {
     }
 }
 
-/// The shipped templates, built in so the tool works wherever it is copied.
-const BUILTIN: &[(&str, &str, &str)] = &[
-    (
-        "slack",
-        "deploy_started",
-        include_str!("../../templates/notifications/slack/deploy_started.json"),
-    ),
-    (
-        "slack",
-        "deploy_succeeded",
-        include_str!("../../templates/notifications/slack/deploy_succeeded.json"),
-    ),
-    (
-        "slack",
-        "rolled_back",
-        include_str!("../../templates/notifications/slack/rolled_back.json"),
-    ),
-    (
-        "slack",
-        "rollback_failed",
-        include_str!("../../templates/notifications/slack/rollback_failed.json"),
-    ),
-    (
-        "teams",
-        "deploy_started",
-        include_str!("../../templates/notifications/teams/deploy_started.json"),
-    ),
-    (
-        "teams",
-        "deploy_succeeded",
-        include_str!("../../templates/notifications/teams/deploy_succeeded.json"),
-    ),
-    (
-        "teams",
-        "rolled_back",
-        include_str!("../../templates/notifications/teams/rolled_back.json"),
-    ),
-    (
-        "teams",
-        "rollback_failed",
-        include_str!("../../templates/notifications/teams/rollback_failed.json"),
-    ),
-    (
-        "email",
-        "deploy_started",
-        include_str!("../../templates/notifications/email/deploy_started.txt"),
-    ),
-    (
-        "email",
-        "deploy_succeeded",
-        include_str!("../../templates/notifications/email/deploy_succeeded.txt"),
-    ),
-    (
-        "email",
-        "rolled_back",
-        include_str!("../../templates/notifications/email/rolled_back.txt"),
-    ),
-    (
-        "email",
-        "rollback_failed",
-        include_str!("../../templates/notifications/email/rollback_failed.txt"),
-    ),
-];
-
-/// The names of the built-in templates.
-pub fn builtin_names() -> impl Iterator<Item = &'static str> {
-    BUILTIN
-        .iter()
-        .filter(|(c, _, _)| *c == "slack")
-        .map(|(_, n, _)| *n)
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{channel} is not configured: set {vars} (read from the environment only)")]
@@ -238,6 +176,8 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    #[error("{path}: {msg}")]
+    BadCaCert { path: String, msg: String },
     #[error("template {template}: {msg}")]
     BadTemplate { template: String, msg: String },
     #[error("template {template}: {source}")]
@@ -260,9 +200,10 @@ impl ToolError for Error {
             Error::NotConfigured { .. } | Error::BadSetting { .. } | Error::NoTemplate { .. } => {
                 Exit::Usage
             }
-            Error::BadTemplate { .. } | Error::Render { .. } | Error::BadEvent { .. } => {
-                Exit::Malformed
-            }
+            Error::BadTemplate { .. }
+            | Error::Render { .. }
+            | Error::BadEvent { .. }
+            | Error::BadCaCert { .. } => Exit::Malformed,
             Error::Read { .. } | Error::Send { .. } | Error::Stdout(_) => Exit::Runtime,
         }
     }
@@ -288,96 +229,6 @@ impl Rendered {
                 .and_then(|v| serde_json::to_string_pretty(&v).ok())
                 .unwrap_or_else(|| s.clone()),
             Rendered::Email { subject, body } => format!("Subject: {subject}\n\n{body}"),
-        }
-    }
-}
-
-/// Finds a template: `dir/<channel>/<name>.<ext>`, or the built-in one when `dir` is None.
-/// Returns the text and a name for messages.
-pub fn load_template(
-    dir: Option<&Path>,
-    channel: Channel,
-    name: &str,
-) -> Result<(String, String), Error> {
-    let file = format!("{}/{name}.{}", channel.as_str(), channel.extension());
-    let known = || builtin_names().collect::<Vec<_>>().join(", ");
-    match dir {
-        Some(dir) => {
-            let path = dir.join(&file);
-            match fsafe::read_input_string(&path, fsafe::Kind::Text) {
-                Ok(text) => Ok((text, path.display().to_string())),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => Err(Error::NoTemplate {
-                    path: path.display().to_string(),
-                    known: known(),
-                }),
-                Err(source) => Err(Error::Read {
-                    path: path.display().to_string(),
-                    source,
-                }),
-            }
-        }
-        None => BUILTIN
-            .iter()
-            .find(|(c, n, _)| *c == channel.as_str() && *n == name)
-            .map(|(_, _, t)| ((*t).to_owned(), format!("(built in) {file}")))
-            .ok_or_else(|| Error::NoTemplate {
-                path: format!("(built in) {file}"),
-                known: known(),
-            }),
-    }
-}
-
-/// Renders a template's text for a channel.
-pub fn render(
-    channel: Channel,
-    template: &str,
-    template_name: &str,
-    ctx: &Context<'_>,
-) -> Result<Rendered, Error> {
-    let render_err = |source| Error::Render {
-        template: template_name.to_owned(),
-        source,
-    };
-    let bad = |msg: String| Error::BadTemplate {
-        template: template_name.to_owned(),
-        msg,
-    };
-    match channel {
-        Channel::Slack | Channel::Teams => {
-            let tpl: Value =
-                serde_json::from_str(template).map_err(|e| bad(format!("not JSON: {e}")))?;
-            let v = render::render_json(&tpl, ctx).map_err(render_err)?;
-            let text = serde_json::to_string(&v).map_err(|e| bad(e.to_string()))?;
-            Ok(Rendered::Json(text))
-        }
-        Channel::Email => {
-            let text = template.replace("\r\n", "\n");
-            let (first, rest) = text.split_once('\n').unwrap_or((&text, ""));
-            let subject_tpl = first
-                .strip_prefix("Subject:")
-                .ok_or_else(|| bad("the first line must be `Subject: ...`".into()))?;
-            let body_tpl = rest
-                .strip_prefix('\n')
-                .ok_or_else(|| bad("a blank line must follow the Subject line".into()))?;
-            // Both parts at once, so one error names every missing field.
-            let mut missing = Vec::new();
-            let mut subject = String::new();
-            let mut body = String::new();
-            render::render_text_into(subject_tpl.trim(), ctx, &mut subject, &mut missing)
-                .map_err(render_err)?;
-            render::render_text_into(body_tpl, ctx, &mut body, &mut missing).map_err(render_err)?;
-            if !missing.is_empty() {
-                return Err(render_err(RenderError::Missing(missing)));
-            }
-            // One line: a newline from an event field must not end the header early.
-            let subject: String = subject
-                .chars()
-                .map(|c| if c.is_control() { ' ' } else { c })
-                .collect();
-            Ok(Rendered::Email {
-                subject: subject.trim().to_owned(),
-                body,
-            })
         }
     }
 }
@@ -414,7 +265,7 @@ pub fn parse_event(text: &str, path: &str) -> Result<Value, Error> {
 
 /// Everything that would reveal a webhook URL in a message: the URL itself, its path and
 /// query (where Slack and Teams keep the secret), then the usual secret patterns.
-fn scrub(msg: &str, secret: Option<&str>) -> String {
+pub(crate) fn scrub(msg: &str, secret: Option<&str>) -> String {
     let mut s = msg.to_owned();
     if let Some(url) = secret.filter(|u| !u.is_empty()) {
         s = s.replace(url, REDACTED);
@@ -445,7 +296,23 @@ fn redact_rendered(r: Rendered, secret: Option<&str>) -> Rendered {
     }
 }
 
-fn env_var(name: &str) -> Option<String> {
+/// A Slack message or Teams card cut to the service's limits (see [`limits`]).
+fn fit(channel: Channel, r: Rendered) -> Rendered {
+    let Rendered::Json(text) = &r else {
+        return r;
+    };
+    let Ok(mut v) = serde_json::from_str::<Value>(text) else {
+        return r;
+    };
+    match channel {
+        Channel::Slack => limits::fit_slack(&mut v),
+        Channel::Teams => limits::fit_teams(&mut v),
+        Channel::Email => return r,
+    }
+    serde_json::to_string(&v).map_or(r, Rendered::Json)
+}
+
+pub(crate) fn env_var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
@@ -461,7 +328,8 @@ fn post_json(url: &str, body: &str, timeout: Duration) -> Result<u16, String> {
     let agent: ureq::Agent = config.into();
     let mut resp = agent
         .post(url)
-        .content_type("application/json")
+        // The charset said: Teams counts an unlabelled body as UTF-16, halving its limit.
+        .content_type("application/json; charset=utf-8")
         .send(body)
         .map_err(|e| scrub(&mobius_core::exit::error_chain(&e), Some(url)))?;
     let status = resp.status().as_u16();
@@ -585,6 +453,14 @@ pub fn run(args: &Args, stdin: &mut dyn Read, out: &mut dyn Write) -> Result<Exi
     // are rendered, and the rendering again after (a template can spell a secret too).
     let mut event = event;
     redact_value(&mut event);
+    if let Some(why) = intent::contradiction(&args.template, &event) {
+        let what = if dry_run {
+            "would send it anyway"
+        } else {
+            "sending it anyway"
+        };
+        reporter.warn(format!("{why}; {what} (check --template and --event)"));
+    }
     let vars: Vec<(String, String)> = args
         .vars
         .iter()
@@ -601,9 +477,13 @@ pub fn run(args: &Args, stdin: &mut dyn Read, out: &mut dyn Write) -> Result<Exi
         event: &event,
         vars: &vars,
     };
-    let rendered = redact_rendered(
-        render(channel, &template, &template_label, &ctx)?,
-        secret.as_deref(),
+    // Fitted last: redaction can change a field's length.
+    let rendered = fit(
+        channel,
+        redact_rendered(
+            render(channel, &template, &template_label, &ctx)?,
+            secret.as_deref(),
+        ),
     );
 
     let env = args
@@ -649,46 +529,16 @@ pub fn run(args: &Args, stdin: &mut dyn Read, out: &mut dyn Write) -> Result<Exi
                 rec.status = Some(status);
             }
             (Rendered::Email { subject, body }, _, _, Some((Some(url), Some(from), Some(to)))) => {
-                let server = smtp::Server::parse(url).map_err(|msg| Error::BadSetting {
-                    var: "MOBIUS_SMTP_URL",
-                    msg: scrub(&msg, None),
-                })?;
-                smtp::check_address(from).map_err(|msg| Error::BadSetting {
-                    var: "MOBIUS_EMAIL_FROM",
-                    msg,
-                })?;
-                let to: Vec<String> = to
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|t| !t.is_empty())
-                    .map(str::to_owned)
-                    .collect();
-                if to.is_empty() {
-                    return Err(Error::BadSetting {
-                        var: "MOBIUS_EMAIL_TO",
-                        msg: "no recipient in it".into(),
-                    });
-                }
-                for t in &to {
-                    smtp::check_address(t).map_err(|msg| Error::BadSetting {
-                        var: "MOBIUS_EMAIL_TO",
-                        msg,
-                    })?;
-                }
-                let host = helo_name();
-                let mail = smtp::Mail {
+                let mail = email::Outgoing {
+                    url,
                     from,
-                    to: &to,
+                    to,
                     subject,
                     body,
-                    helo: &host,
                 };
-                rec.destination = Some(server.to_string());
+                let (destination, code) = email::send(&mail, args.timeout)?;
+                rec.destination = Some(destination);
                 rec.bytes = body.len() as u64;
-                let code = smtp::send(&server, &mail, args.timeout).map_err(|e| Error::Send {
-                    channel: "email",
-                    msg: scrub(&mobius_core::exit::error_chain(&e), None),
-                })?;
                 rec.status = Some(code);
             }
             // Configuration was checked above; this is unreachable short of a bug, and a
@@ -715,118 +565,14 @@ pub fn run(args: &Args, stdin: &mut dyn Read, out: &mut dyn Write) -> Result<Exi
     Ok(Exit::Success)
 }
 
-/// This host's name for EHLO: letters, digits, `-` and `.` only.
-fn helo_name() -> String {
-    let host = mobius_core::history::actor().host;
-    let clean: String = host
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.'))
-        .collect();
-    if clean.is_empty() {
-        "localhost".into()
-    } else {
-        clean
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use clap::CommandFactory;
-    use serde_json::json;
 
     #[test]
     fn cli_is_consistent() {
         Args::command().debug_assert();
-    }
-
-    fn sample_event() -> Value {
-        json!({"type": "event", "seq": 12, "ts": "2026-11-26T12:00:00.000Z", "env": "production",
-               "action": "rollback", "outcome": "success",
-               "actor": {"user": "ops", "host": "web1"},
-               "details": {"backup": "backups/dhash_production_20261126T110000.000Z.zip",
-                           "sha256": "ab", "safety_backup": "backups/pre-rollback_production_x.zip",
-                           "files_restored": 3, "reason": "3 consecutive \"failed\" checks\nat 12:00",
-                           "version": "1.5.0", "commit": "3f2c1ab",
-                           "health": {"checks": 3, "ok": true, "url": "http://127.0.0.1:1/health"}},
-               "prev": "00"})
-    }
-
-    #[test]
-    fn every_builtin_template_renders_with_and_without_optional_fields() {
-        let full = sample_event();
-        let bare = json!({"seq": 1, "ts": "t", "env": "staging", "action": "rollback",
-                          "outcome": "failure", "actor": {"user": "u", "host": "h"}, "details": {}});
-        let vars = [
-            (
-                "runbook_url".to_owned(),
-                "https://wiki.example/rb".to_owned(),
-            ),
-            ("log_url".to_owned(), "https://ci.example/log/1".to_owned()),
-        ];
-        let mut n = 0;
-        for (channel, name, _) in BUILTIN {
-            let ch = Channel::from_str(channel, true).unwrap();
-            let (tpl, label) = load_template(None, ch, name).unwrap();
-            for (ev, vars) in [(&full, &vars[..]), (&bare, &[][..])] {
-                let ctx = Context { event: ev, vars };
-                let r = render(ch, &tpl, &label, &ctx).unwrap_or_else(|e| panic!("{label}: {e}"));
-                match r {
-                    Rendered::Json(s) => {
-                        let v: Value = serde_json::from_str(&s).unwrap();
-                        assert!(!s.contains("{{"), "{label}: {s}");
-                        assert!(!s.contains(render::IF_KEY), "{label}: {s}");
-                        assert!(s.contains(ev["env"].as_str().unwrap()), "{label}");
-                        let has_buttons = s.contains("wiki.example/rb");
-                        assert_eq!(has_buttons, !vars.is_empty(), "{label}: {v}");
-                    }
-                    Rendered::Email { subject, body } => {
-                        assert!(subject.contains(ev["env"].as_str().unwrap()), "{label}");
-                        assert!(!body.contains("{{") && !subject.contains("{{"), "{label}");
-                        assert!(!subject.contains('\n'));
-                    }
-                }
-                n += 1;
-            }
-        }
-        assert_eq!(n, 24);
-        assert_eq!(
-            builtin_names().collect::<Vec<_>>(),
-            [
-                "deploy_started",
-                "deploy_succeeded",
-                "rolled_back",
-                "rollback_failed"
-            ]
-        );
-    }
-
-    #[test]
-    fn email_template_shape_is_checked() {
-        let ev = sample_event();
-        let ctx = Context {
-            event: &ev,
-            vars: &[],
-        };
-        for bad in ["no subject\n\nbody", "Subject: x\nbody right away"] {
-            assert!(matches!(
-                render(Channel::Email, bad, "t", &ctx),
-                Err(Error::BadTemplate { .. })
-            ));
-        }
-        let r = render(
-            Channel::Email,
-            "Subject: {{env}} {{x}}\r\n\r\n{{y}}",
-            "t",
-            &ctx,
-        );
-        match r {
-            Err(e @ Error::Render { .. }) => {
-                assert_eq!(e.exit(), Exit::Malformed);
-                assert!(e.to_string().contains("x, y"), "{e}");
-            }
-            other => panic!("{other:?}"),
-        }
     }
 
     #[test]

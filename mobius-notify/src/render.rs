@@ -9,8 +9,13 @@
 //! `"mobius_if"` member (a field name, or a list of them) is kept only when one of those
 //! fields is set; the member itself is removed. That is how a button linking to
 //! `{{runbook_url}}` disappears when no runbook URL is given.
+//!
+//! Substituted values are escaped for where they land ([`Escape`]); the template's own text
+//! is kept as written, so a template's `<{{url}}|link>` stays a link while the same markup
+//! inside an event field does not.
 
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 
 /// The member of a JSON array element that makes it conditional.
 pub const IF_KEY: &str = "mobius_if";
@@ -34,6 +39,81 @@ pub enum RenderError {
     Missing(Vec<String>),
     #[error("the template is broken: {0}")]
     Syntax(String),
+}
+
+/// How a substituted value is made safe for its output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Escape {
+    /// Email text: as it is (MIME encoding is the transport's job).
+    None,
+    /// Slack mrkdwn and plain_text: `&`, `<` and `>` as entities (Slack's own escaping), so
+    /// `<!channel>` cannot ping and `<https://x|text>` cannot forge a link; control
+    /// characters but newline and tab are dropped.
+    Slack,
+    /// Adaptive Card text (a Markdown subset): `](` is broken apart so `[text](url)` is no
+    /// link; control characters but newline and tab are dropped.
+    Teams,
+    /// A URL field (a Slack button's or an Action.OpenUrl's `url`): spaces, quotes, angle
+    /// brackets, `|` and control characters percent-encoded, nothing else changed.
+    Url,
+}
+
+impl Escape {
+    pub fn apply(self, v: &str) -> Cow<'_, str> {
+        let dropped = |c: char| c.is_control() && c != '\n' && c != '\t';
+        match self {
+            Escape::None => Cow::Borrowed(v),
+            Escape::Slack => {
+                if !v.contains(['&', '<', '>']) && !v.chars().any(dropped) {
+                    return Cow::Borrowed(v);
+                }
+                let mut out = String::with_capacity(v.len() + 16);
+                for c in v.chars() {
+                    match c {
+                        '&' => out.push_str("&amp;"),
+                        '<' => out.push_str("&lt;"),
+                        '>' => out.push_str("&gt;"),
+                        c if dropped(c) => {}
+                        c => out.push(c),
+                    }
+                }
+                Cow::Owned(out)
+            }
+            Escape::Teams => {
+                if !v.contains("](") && !v.chars().any(dropped) {
+                    return Cow::Borrowed(v);
+                }
+                let kept: String = v.chars().filter(|&c| !dropped(c)).collect();
+                Cow::Owned(kept.replace("](", "] ("))
+            }
+            Escape::Url => {
+                let bad = |c: char| c.is_control() || matches!(c, ' ' | '"' | '<' | '>' | '|');
+                if !v.chars().any(bad) {
+                    return Cow::Borrowed(v);
+                }
+                let mut out = String::with_capacity(v.len() + 16);
+                for c in v.chars() {
+                    if bad(c) {
+                        let mut buf = [0u8; 4];
+                        for b in c.encode_utf8(&mut buf).bytes() {
+                            out.push_str(&format!("%{b:02X}"));
+                        }
+                    } else {
+                        out.push(c);
+                    }
+                }
+                Cow::Owned(out)
+            }
+        }
+    }
+
+    /// The escaping for the value of member `key` of a JSON template.
+    fn for_key(self, key: &str) -> Escape {
+        match self {
+            Escape::Slack | Escape::Teams if key == "url" => Escape::Url,
+            other => other,
+        }
+    }
 }
 
 impl Context<'_> {
@@ -79,6 +159,7 @@ fn valid_name(name: &str) -> bool {
 pub fn render_text_into(
     tpl: &str,
     ctx: &Context<'_>,
+    esc: Escape,
     out: &mut String,
     missing: &mut Vec<String>,
 ) -> Result<(), RenderError> {
@@ -107,7 +188,7 @@ pub fn render_text_into(
             let inner = &rest[..pos];
             rest = &rest[pos + close.len()..];
             if ctx.is_set(name) != tag.starts_with('^') {
-                render_text_into(inner, ctx, out, missing)?;
+                render_text_into(inner, ctx, esc, out, missing)?;
             }
         } else if tag.starts_with('/') {
             return Err(RenderError::Syntax(format!(
@@ -117,7 +198,7 @@ pub fn render_text_into(
             return Err(bad());
         } else {
             match ctx.get(tag) {
-                Some(v) => out.push_str(&v),
+                Some(v) => out.push_str(&esc.apply(&v)),
                 None => {
                     if !missing.iter().any(|m| m == tag) {
                         missing.push(tag.to_owned());
@@ -134,7 +215,7 @@ pub fn render_text_into(
 pub fn render_text(tpl: &str, ctx: &Context<'_>) -> Result<String, RenderError> {
     let mut out = String::new();
     let mut missing = Vec::new();
-    render_text_into(tpl, ctx, &mut out, &mut missing)?;
+    render_text_into(tpl, ctx, Escape::None, &mut out, &mut missing)?;
     if missing.is_empty() {
         Ok(out)
     } else {
@@ -142,10 +223,10 @@ pub fn render_text(tpl: &str, ctx: &Context<'_>) -> Result<String, RenderError> 
     }
 }
 
-/// Renders a parsed JSON template (see the module docs).
-pub fn render_json(tpl: &Value, ctx: &Context<'_>) -> Result<Value, RenderError> {
+/// Renders a parsed JSON template (see the module docs), values escaped with `esc`.
+pub fn render_json(tpl: &Value, ctx: &Context<'_>, esc: Escape) -> Result<Value, RenderError> {
     let mut missing = Vec::new();
-    let v = render_value(tpl, ctx, &mut missing)?;
+    let v = render_value(tpl, ctx, esc, &mut missing)?;
     if missing.is_empty() {
         Ok(v)
     } else {
@@ -156,19 +237,20 @@ pub fn render_json(tpl: &Value, ctx: &Context<'_>) -> Result<Value, RenderError>
 fn render_value(
     v: &Value,
     ctx: &Context<'_>,
+    esc: Escape,
     missing: &mut Vec<String>,
 ) -> Result<Value, RenderError> {
     Ok(match v {
         Value::String(s) => {
             let mut out = String::new();
-            render_text_into(s, ctx, &mut out, missing)?;
+            render_text_into(s, ctx, esc, &mut out, missing)?;
             Value::String(out)
         }
         Value::Array(items) => {
             let mut kept = Vec::with_capacity(items.len());
             for item in items {
                 if keep(item, ctx)? {
-                    kept.push(render_value(item, ctx, missing)?);
+                    kept.push(render_value(item, ctx, esc, missing)?);
                 }
             }
             Value::Array(kept)
@@ -177,7 +259,7 @@ fn render_value(
             let mut out = Map::new();
             for (k, val) in map {
                 if k != IF_KEY {
-                    out.insert(k.clone(), render_value(val, ctx, missing)?);
+                    out.insert(k.clone(), render_value(val, ctx, esc.for_key(k), missing)?);
                 }
             }
             Value::Object(out)
@@ -288,14 +370,42 @@ mod tests {
             {"mobius_if": ["runbook_url", "log_url"], "url": "{{log_url}}"},
             "plain"
         ]});
-        let out = render_json(&tpl, &ctx).unwrap();
+        let out = render_json(&tpl, &ctx, Escape::None).unwrap();
         assert_eq!(out["text"], "why: 3 \"failed\" checks\nin a row");
         assert_eq!(out["buttons"], json!([{"url": "file:///x"}, "plain"]));
         let text = serde_json::to_string(&out).unwrap();
         assert!(text.contains(r#"3 \"failed\" checks\nin a row"#), "{text}");
         assert!(matches!(
-            render_json(&json!([{"mobius_if": 3}]), &ctx),
+            render_json(&json!([{"mobius_if": 3}]), &ctx, Escape::None),
             Err(RenderError::Syntax(_))
         ));
+    }
+
+    #[test]
+    fn values_are_escaped_per_output_and_the_template_markup_kept() {
+        let e = json!({"env": "<!channel> & <https://evil|click> [x](https://evil)\u{1b}[31m\nok"});
+        let ctx = Context {
+            event: &e,
+            vars: &[],
+        };
+        let tpl = json!({"text": "<https://ok|ours> {{env}}", "url": "https://x/?q={{env}}"});
+        let slack = render_json(&tpl, &ctx, Escape::Slack).unwrap();
+        assert_eq!(
+            slack["text"],
+            "<https://ok|ours> &lt;!channel&gt; &amp; &lt;https://evil|click&gt; [x](https://evil)[31m\nok"
+        );
+        let url = slack["url"].as_str().unwrap();
+        assert!(!url.contains(['<', '>', ' ', '|', '\n']), "{url}");
+        assert!(
+            url.starts_with("https://x/?q=%3C!channel%3E%20&%20"),
+            "{url}"
+        );
+        let teams = render_json(&tpl, &ctx, Escape::Teams).unwrap();
+        let t = teams["text"].as_str().unwrap();
+        assert!(
+            t.contains("[x] (https://evil)") && !t.contains('\u{1b}'),
+            "{t}"
+        );
+        assert_eq!(Escape::None.apply("<&>"), "<&>");
     }
 }

@@ -1,34 +1,51 @@
-//! A minimal SMTP client (RFC 5321) over a plain TCP connection: EHLO (HELO when refused),
-//! MAIL FROM, RCPT TO, DATA with dot-stuffing, QUIT, every reply code checked, every read and
-//! write under a timeout. Meant for a local relay or an internal smarthost; no TLS and no
-//! AUTH, so credentials are refused rather than sent in clear.
+//! Email over SMTP with the `lettre` crate (sync transport, rustls). This module decides the
+//! policy; lettre speaks the protocol and builds the MIME message (quoted-printable or base64
+//! bodies so no line passes 998 octets, RFC 2047 subjects, RFC 5322 dates and Message-IDs).
+//!
+//! Policy: `smtps://` is TLS from the first byte; `smtp://` upgrades with STARTTLS whenever
+//! the server offers it, and *requires* it when credentials are set: a password is never
+//! sent in clear. Certificates are checked against the public (Mozilla) roots built in, or,
+//! with `MOBIUS_SMTP_CACERT`, against that PEM file only (a private CA).
 
-use std::io::{self, BufRead, BufReader, Write};
-use std::net::{TcpStream, ToSocketAddrs};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue};
+use lettre::message::{Mailbox, Message};
+use lettre::transport::smtp::authentication::{Credentials as LettreCredentials, Mechanism};
+use lettre::transport::smtp::client::{Certificate, CertificateStore, Tls, TlsParameters};
+use lettre::transport::smtp::extension::ClientId;
+use lettre::{SmtpTransport, Transport};
+use std::time::Duration;
 
-/// Where to send: from `MOBIUS_SMTP_URL`, `smtp://host[:port]`.
+/// Where to send: from `MOBIUS_SMTP_URL`, `smtp://host[:port]` or `smtps://host[:port]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Server {
     pub host: String,
     pub port: u16,
+    /// `smtps://`: TLS from the start (RFC 8314), not STARTTLS.
+    pub implicit_tls: bool,
 }
 
 impl Server {
-    /// Parses `smtp://host[:port][/]` (port 25 by default; `[::1]` for IPv6).
+    /// Parses `smtp://host[:port][/]` (port 25) or `smtps://host[:port][/]` (port 465);
+    /// `[::1]` for IPv6.
     pub fn parse(url: &str) -> Result<Server, String> {
-        let rest = url.strip_prefix("smtp://").ok_or_else(|| {
-            "must be smtp://host[:port] (smtps and STARTTLS are not supported: relay through a local MTA)".to_owned()
-        })?;
+        let (rest, implicit_tls, default_port) = if let Some(r) = url.strip_prefix("smtps://") {
+            (r, true, 465)
+        } else if let Some(r) = url.strip_prefix("smtp://") {
+            (r, false, 25)
+        } else {
+            return Err(
+                "must be smtp://host[:port] (STARTTLS) or smtps://host[:port] (TLS)".into(),
+            );
+        };
         let rest = rest.strip_suffix('/').unwrap_or(rest);
         if rest.contains('@') {
-            return Err("credentials in the URL are not supported (no AUTH over plain SMTP); use a relay that accepts this host".into());
+            return Err("credentials in the URL are not read: set MOBIUS_SMTP_USERNAME and MOBIUS_SMTP_PASSWORD".into());
         }
         if rest.is_empty()
             || rest.contains(['/', '?', '#'])
-            || rest.chars().any(char::is_whitespace)
+            || rest.chars().any(|c| c.is_whitespace() || c.is_control())
         {
-            return Err("must be smtp://host[:port]".into());
+            return Err("must be smtp://host[:port] or smtps://host[:port]".into());
         }
         let (host, port) = match rest.rsplit_once(':') {
             Some((h, p)) if !h.is_empty() && (!h.contains(':') || h.ends_with(']')) => {
@@ -39,7 +56,7 @@ impl Server {
                     .ok_or_else(|| format!("port '{p}' is not a number 1-65535"))?;
                 (h, port)
             }
-            _ => (rest, 25),
+            _ => (rest, default_port),
         };
         let host = host.trim_start_matches('[').trim_end_matches(']');
         if host.is_empty() {
@@ -48,322 +65,266 @@ impl Server {
         Ok(Server {
             host: host.to_owned(),
             port,
+            implicit_tls,
         })
     }
 }
 
 impl std::fmt::Display for Server {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let scheme = if self.implicit_tls { "smtps" } else { "smtp" };
         if self.host.contains(':') {
-            write!(f, "smtp://[{}]:{}", self.host, self.port)
+            write!(f, "{scheme}://[{}]:{}", self.host, self.port)
         } else {
-            write!(f, "smtp://{}:{}", self.host, self.port)
+            write!(f, "{scheme}://{}:{}", self.host, self.port)
         }
     }
 }
 
-/// An address for the envelope and the headers: no spaces, angle brackets or control
-/// characters (so it cannot inject a command or a header), one `@`.
-pub fn check_address(a: &str) -> Result<(), String> {
-    let ok = a.matches('@').count() == 1
-        && !a.starts_with('@')
-        && !a.ends_with('@')
-        && a.len() <= 254
-        && !a
-            .chars()
-            .any(|c| c.is_control() || c.is_whitespace() || matches!(c, '<' | '>' | ',' | ';'));
-    if ok {
-        Ok(())
-    } else {
-        Err(format!("{a:?} is not an email address"))
+/// One address, `ops@example.com` or `Ops Team <ops@example.com>`. Control characters are
+/// refused before lettre sees it, so nothing can end a header or an SMTP command early.
+pub fn parse_mailbox(a: &str) -> Result<Mailbox, String> {
+    let a = a.trim();
+    let bad = || format!("{a:?} is not an email address (addr@domain or Name <addr@domain>)");
+    if a.is_empty() || a.chars().any(char::is_control) {
+        return Err(bad());
+    }
+    a.parse::<Mailbox>().map_err(|_| bad())
+}
+
+/// A comma-separated list of addresses; commas inside quotes (`"Ops, Team" <o@x>`) or angle
+/// brackets do not split. The first bad one is named.
+pub fn parse_mailboxes(list: &str) -> Result<Vec<Mailbox>, String> {
+    let mut parts = Vec::new();
+    let (mut cur, mut quoted, mut angle) = (String::new(), false, false);
+    let mut chars = list.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if quoted => {
+                cur.push(c);
+                if let Some(n) = chars.next() {
+                    cur.push(n);
+                }
+                continue;
+            }
+            '"' => quoted = !quoted,
+            '<' if !quoted => angle = true,
+            '>' if !quoted => angle = false,
+            ',' if !quoted && !angle => {
+                parts.push(std::mem::take(&mut cur));
+                continue;
+            }
+            _ => {}
+        }
+        cur.push(c);
+    }
+    parts.push(cur);
+    let boxes = parts
+        .iter()
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| parse_mailbox(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    if boxes.is_empty() {
+        return Err("no recipient in it".into());
+    }
+    Ok(boxes)
+}
+
+/// SMTP AUTH credentials, from `MOBIUS_SMTP_USERNAME` / `MOBIUS_SMTP_PASSWORD` only.
+/// Debug never shows them.
+#[derive(Clone)]
+pub struct Credentials {
+    pub username: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Credentials([REDACTED])")
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum SmtpError {
-    #[error("cannot connect to {server}")]
-    Connect {
-        server: String,
-        #[source]
-        source: io::Error,
-    },
-    #[error("{server}: connection failed during {step}")]
-    Io {
-        server: String,
-        step: String,
-        #[source]
-        source: io::Error,
-    },
-    #[error("{server} refused {step}: {reply}")]
-    Refused {
-        server: String,
-        step: String,
-        reply: String,
-    },
-    #[error("{server} answered {step} with something that is not an SMTP reply: {reply:?}")]
-    Garbled {
-        server: String,
-        step: String,
-        reply: String,
-    },
+/// `Auto-Submitted: auto-generated` (RFC 3834): autoresponders must not answer it.
+#[derive(Debug, Clone)]
+struct AutoSubmitted;
+
+impl Header for AutoSubmitted {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("Auto-Submitted")
+    }
+    fn parse(_: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(AutoSubmitted)
+    }
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), "auto-generated".into())
+    }
 }
 
 /// One message to send.
 #[derive(Debug, Clone)]
 pub struct Mail<'a> {
-    pub from: &'a str,
-    pub to: &'a [String],
+    pub from: &'a Mailbox,
+    pub to: &'a [Mailbox],
     pub subject: &'a str,
     pub body: &'a str,
     /// The name this host gives in EHLO.
     pub helo: &'a str,
 }
 
-struct Session {
-    server: String,
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
-}
-
-impl Session {
-    /// Reads one (possibly multi-line) reply: its code and its text.
-    fn reply(&mut self, step: &str) -> Result<(u16, String), SmtpError> {
-        let mut text = String::new();
-        loop {
-            let mut line = String::new();
-            let n = self
-                .reader
-                .read_line(&mut line)
-                .map_err(|source| self.io(step, source))?;
-            if n == 0 {
-                return Err(self.io(
-                    step,
-                    io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "the server closed the connection",
-                    ),
-                ));
-            }
-            let line = line.trim_end_matches(['\r', '\n']);
-            let b = line.as_bytes();
-            let code = line
-                .get(..3)
-                .filter(|c| c.bytes().all(|d| d.is_ascii_digit()))
-                .and_then(|c| c.parse::<u16>().ok());
-            let (Some(code), true) = (code, b.len() == 3 || matches!(b.get(3), Some(b' ' | b'-')))
-            else {
-                return Err(SmtpError::Garbled {
-                    server: self.server.clone(),
-                    step: step.to_owned(),
-                    reply: line.chars().take(200).collect(),
-                });
-            };
-            if !text.is_empty() {
-                text.push(' ');
-            }
-            text.push_str(line.get(4..).unwrap_or_default());
-            if b.get(3) != Some(&b'-') {
-                return Ok((code, text));
-            }
-        }
-    }
-
-    fn io(&self, step: &str, source: io::Error) -> SmtpError {
-        SmtpError::Io {
-            server: self.server.clone(),
-            step: step.to_owned(),
-            source,
-        }
-    }
-
-    /// Sends a command (or data) and checks the reply's code is one of `ok`.
-    fn command(&mut self, step: &str, data: &[u8], ok: &[u16]) -> Result<u16, SmtpError> {
-        self.writer
-            .write_all(data)
-            .and_then(|()| self.writer.flush())
-            .map_err(|source| self.io(step, source))?;
-        self.expect(step, ok)
-    }
-
-    fn expect(&mut self, step: &str, ok: &[u16]) -> Result<u16, SmtpError> {
-        let (code, text) = self.reply(step)?;
-        if ok.contains(&code) {
-            Ok(code)
-        } else {
-            Err(SmtpError::Refused {
-                server: self.server.clone(),
-                step: step.to_owned(),
-                reply: format!("{code} {text}").chars().take(300).collect(),
-            })
-        }
-    }
-}
-
-/// Sends `mail` to `server`; returns the code of the reply that accepted the message (250).
-pub fn send(server: &Server, mail: &Mail<'_>, timeout: Duration) -> Result<u16, SmtpError> {
-    let name = server.to_string();
-    let connect_err = |source| SmtpError::Connect {
-        server: name.clone(),
-        source,
-    };
-    let addrs: Vec<_> = (server.host.as_str(), server.port)
-        .to_socket_addrs()
-        .map_err(connect_err)?
-        .collect();
-    let mut last = io::Error::new(io::ErrorKind::NotFound, "the host has no address");
-    let mut stream = None;
-    for addr in addrs {
-        match TcpStream::connect_timeout(&addr, timeout) {
-            Ok(s) => {
-                stream = Some(s);
-                break;
-            }
-            Err(e) => last = e,
-        }
-    }
-    let stream = stream.ok_or_else(|| connect_err(last))?;
-    let setup = stream
-        .set_read_timeout(Some(timeout))
-        .and_then(|()| stream.set_write_timeout(Some(timeout)))
-        .and_then(|()| stream.try_clone());
-    let writer = setup.map_err(connect_err)?;
-    let mut s = Session {
-        server: name,
-        reader: BufReader::new(stream),
-        writer,
-    };
-    s.expect("the greeting", &[220])?;
-    let ehlo = format!("EHLO {}\r\n", mail.helo);
-    if let Err(e) = s.command("EHLO", ehlo.as_bytes(), &[250]) {
-        // An old server that does not know EHLO answers 5xx; HELO is the fallback RFC 5321 names.
-        match e {
-            SmtpError::Refused { .. } => {
-                s.command("HELO", format!("HELO {}\r\n", mail.helo).as_bytes(), &[250])?;
-            }
-            other => return Err(other),
-        }
-    }
-    s.command(
-        "MAIL FROM",
-        format!("MAIL FROM:<{}>\r\n", mail.from).as_bytes(),
-        &[250],
-    )?;
-    for to in mail.to {
-        s.command(
-            &format!("RCPT TO:<{to}>"),
-            format!("RCPT TO:<{to}>\r\n").as_bytes(),
-            &[250, 251],
-        )?;
-    }
-    s.command("DATA", b"DATA\r\n", &[354])?;
-    let mut data = dot_stuff(&message(mail, SystemTime::now()));
-    data.push_str(".\r\n");
-    let code = s.command("the message", data.as_bytes(), &[250])?;
-    // The message is accepted; a server that hangs up without answering QUIT changes nothing.
-    let _ = s.command("QUIT", b"QUIT\r\n", &[221]);
-    Ok(code)
-}
-
-/// The message: headers and body, lines ended by CRLF, the body's line ends normalised.
-pub fn message(mail: &Mail<'_>, now: SystemTime) -> String {
-    let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let mut m = String::new();
-    m.push_str(&format!("Date: {}\r\n", rfc5322_date(secs)));
-    m.push_str(&format!("From: <{}>\r\n", mail.from));
-    let to: Vec<String> = mail.to.iter().map(|t| format!("<{t}>")).collect();
-    m.push_str(&format!("To: {}\r\n", to.join(", ")));
-    m.push_str(&format!("Subject: {}\r\n", encode_header(mail.subject)));
-    m.push_str(&format!(
-        "Message-ID: <mobius-notify.{secs}.{}@{}>\r\n",
-        std::process::id(),
-        mail.helo
-    ));
-    m.push_str("MIME-Version: 1.0\r\n");
-    m.push_str("Content-Type: text/plain; charset=utf-8\r\n");
-    m.push_str("Content-Transfer-Encoding: 8bit\r\n");
-    m.push_str("Auto-Submitted: auto-generated\r\n\r\n");
-    for line in mail.body.lines() {
-        m.push_str(line);
-        m.push_str("\r\n");
-    }
-    m
-}
-
-/// RFC 5321 §4.5.2: a line that starts with `.` gets one more, so only the final `.` ends
-/// the data. Expects CRLF line ends.
-pub fn dot_stuff(msg: &str) -> String {
-    let mut out = String::with_capacity(msg.len() + 16);
-    for line in msg.split_inclusive("\r\n") {
-        if line.starts_with('.') {
-            out.push('.');
-        }
-        out.push_str(line);
-    }
-    out
-}
-
-/// A subject line as a header value: one line; non-ASCII text as an RFC 2047 encoded word.
-pub fn encode_header(text: &str) -> String {
-    let one_line: String = text
+/// The MIME message: text/plain UTF-8, the transfer encoding chosen by lettre (7bit when
+/// every line is short ASCII, else quoted-printable or base64).
+pub fn message(mail: &Mail<'_>) -> Result<Message, String> {
+    let subject: String = mail
+        .subject
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect();
-    if one_line.is_ascii() {
-        one_line
+    let mut b = Message::builder()
+        .from(mail.from.clone())
+        .subject(subject)
+        .header(ContentType::TEXT_PLAIN)
+        .header(AutoSubmitted);
+    for t in mail.to {
+        b = b.to(t.clone());
+    }
+    b.body(mail.body.to_owned()).map_err(|e| e.to_string())
+}
+
+/// Why a mail was not delivered; every text is scrubbed of the credentials by the caller.
+#[derive(Debug, thiserror::Error)]
+pub enum SmtpError {
+    #[error("{server} does not offer STARTTLS: refusing to send MOBIUS_SMTP_USERNAME/MOBIUS_SMTP_PASSWORD in clear (use smtps:// or a server with STARTTLS)")]
+    CleartextRefused { server: String },
+    #[error("TLS with {server} failed: {msg}{hint}")]
+    Tls {
+        server: String,
+        msg: String,
+        hint: &'static str,
+    },
+    #[error("{server} refused the login: {msg}")]
+    Auth { server: String, msg: String },
+    #[error("{server}: {msg}")]
+    Other { server: String, msg: String },
+}
+
+/// What the TLS layer trusts.
+pub enum Trust<'a> {
+    /// The public roots built in (webpki-roots).
+    Public,
+    /// Only the certificates of this PEM text.
+    Pem(&'a [u8]),
+}
+
+/// Checks a PEM file's text holds a certificate lettre can load.
+pub fn check_pem(pem: &[u8]) -> Result<(), String> {
+    let has_cert = std::str::from_utf8(pem)
+        .map(|t| t.contains("-----BEGIN CERTIFICATE-----"))
+        .unwrap_or(false);
+    if !has_cert {
+        return Err("no PEM certificate (-----BEGIN CERTIFICATE-----) in it".into());
+    }
+    Certificate::from_pem(pem)
+        .map(|_| ())
+        .map_err(|e| format!("not a valid PEM certificate: {e}"))
+}
+
+fn tls_parameters(host: &str, trust: &Trust<'_>) -> Result<TlsParameters, String> {
+    let mut b = TlsParameters::builder(host.to_owned());
+    if let Trust::Pem(pem) = trust {
+        let cert = Certificate::from_pem(pem).map_err(|e| e.to_string())?;
+        b = b
+            .certificate_store(CertificateStore::None)
+            .add_root_certificate(cert);
+    }
+    b.build_rustls().map_err(|e| e.to_string())
+}
+
+/// Sends `mail`; returns the code of the reply that accepted it (250).
+pub fn send(
+    server: &Server,
+    mail: &Mail<'_>,
+    creds: Option<&Credentials>,
+    trust: &Trust<'_>,
+    timeout: Duration,
+) -> Result<u16, SmtpError> {
+    let name = server.to_string();
+    let other = |msg: String| SmtpError::Other {
+        server: name.clone(),
+        msg,
+    };
+    let message = message(mail).map_err(|m| other(format!("cannot build the message: {m}")))?;
+    let params = tls_parameters(&server.host, trust).map_err(|msg| SmtpError::Tls {
+        server: name.clone(),
+        msg,
+        hint: "",
+    })?;
+    let tls = if server.implicit_tls {
+        Tls::Wrapper(params)
+    } else if creds.is_some() {
+        Tls::Required(params)
     } else {
-        format!("=?UTF-8?B?{}?=", base64(one_line.as_bytes()))
+        Tls::Opportunistic(params)
+    };
+    let mut b = SmtpTransport::builder_dangerous(server.host.as_str())
+        .port(server.port)
+        .tls(tls)
+        .timeout(Some(timeout))
+        .hello_name(ClientId::Domain(mail.helo.to_owned()));
+    if let Some(c) = creds {
+        b = b
+            .credentials(LettreCredentials::new(
+                c.username.clone(),
+                c.password.clone(),
+            ))
+            .authentication(vec![Mechanism::Plain, Mechanism::Login]);
+    }
+    match b.build().send(&message) {
+        Ok(resp) => Ok(u16::from(resp.code())),
+        Err(e) => Err(classify(&name, &e, creds.is_some(), timeout)),
     }
 }
 
-fn base64(data: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(A[((n >> (18 - 6 * i)) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
+fn classify(
+    server: &str,
+    e: &lettre::transport::smtp::Error,
+    with_creds: bool,
+    timeout: Duration,
+) -> SmtpError {
+    let mut msg = one_line(&e.to_string());
+    let server = server.to_owned();
+    // A read past the socket timeout surfaces as EAGAIN ("os error 11"): say what it means.
+    if e.is_timeout() || msg.contains("os error 11") || msg.contains("timed out") {
+        msg = format!(
+            "no answer within {} ({msg}; smtps:// to a STARTTLS port, or smtp:// to an smtps one?)",
+            humantime::format_duration(timeout)
+        );
     }
-    out
+    if with_creds && msg.contains("STARTTLS is not supported") {
+        return SmtpError::CleartextRefused { server };
+    }
+    if e.is_tls() || msg.contains("certificate") || msg.contains("tls") {
+        let hint = if msg.contains("certificate") || msg.contains("Certificate") {
+            " (a private CA? set MOBIUS_SMTP_CACERT to its PEM file)"
+        } else {
+            ""
+        };
+        return SmtpError::Tls { server, msg, hint };
+    }
+    if with_creds
+        && (msg.contains("authentication")
+            || msg.contains("(535)")
+            || msg.contains("(534)")
+            || msg.contains("(530)")
+            || msg.contains("No compatible"))
+    {
+        return SmtpError::Auth { server, msg };
+    }
+    SmtpError::Other { server, msg }
 }
 
-/// `Thu, 26 Nov 2026 19:23:24 +0000` for seconds since the epoch (UTC).
-fn rfc5322_date(secs: u64) -> String {
-    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let days = secs / 86_400;
-    let rem = secs % 86_400;
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    format!(
-        "{}, {:02} {} {} {:02}:{:02}:{:02} +0000",
-        DAYS[(days % 7) as usize],
-        day,
-        MONTHS[(month - 1) as usize],
-        year,
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+fn one_line(s: &str) -> String {
+    let s: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    s.chars().take(400).collect()
 }
 
 #[cfg(test)]
@@ -376,23 +337,29 @@ mod tests {
             Server::parse("smtp://127.0.0.1:2525").unwrap(),
             Server {
                 host: "127.0.0.1".into(),
-                port: 2525
+                port: 2525,
+                implicit_tls: false,
             }
         );
         assert_eq!(Server::parse("smtp://mail.example/").unwrap().port, 25);
+        let s = Server::parse("smtps://mail.example").unwrap();
+        assert!(s.implicit_tls);
+        assert_eq!(s.port, 465);
+        assert_eq!(s.to_string(), "smtps://mail.example:465");
         assert_eq!(Server::parse("smtp://[::1]:26").unwrap().host, "::1");
         assert_eq!(
             Server::parse("smtp://[::1]:26").unwrap().to_string(),
             "smtp://[::1]:26"
         );
         for bad in [
-            "smtps://h",
             "http://h",
             "smtp://",
+            "smtps://",
             "smtp://u:p@h",
             "smtp://h:0",
             "smtp://h:x",
             "smtp://h/x",
+            "smtp://h\r\n",
         ] {
             assert!(Server::parse(bad).is_err(), "{bad}");
         }
@@ -400,65 +367,60 @@ mod tests {
 
     #[test]
     fn addresses() {
-        check_address("ops@example.com").unwrap();
+        parse_mailbox("ops@example.com").unwrap();
+        let m = parse_mailbox("Ops Team <ops@example.com>").unwrap();
+        assert_eq!(m.email.to_string(), "ops@example.com");
+        assert_eq!(m.name.as_deref(), Some("Ops Team"));
         for bad in [
             "",
             "a",
             "a@b@c",
             "a b@c",
             "a@b\r\nRCPT TO:<x@y>",
-            "<a@b>",
             "@b",
+            "<a@b",
         ] {
-            assert!(check_address(bad).is_err(), "{bad:?}");
+            assert!(parse_mailbox(bad).is_err(), "{bad:?}");
         }
+        let list = parse_mailboxes("\"Ops, Team\" <ops@x.org>, b@x.org ,").unwrap();
+        assert_eq!(list.len(), 2);
+        assert_eq!(list[0].name.as_deref(), Some("Ops, Team"));
+        let err = parse_mailboxes("a@x.org, nope").unwrap_err();
+        assert!(err.contains("\"nope\""), "{err}");
+        assert!(parse_mailboxes(" , ").is_err());
     }
 
     #[test]
-    fn dot_stuffing_and_message() {
-        assert_eq!(
-            dot_stuff(".a\r\nb\r\n..c\r\n.\r\n"),
-            "..a\r\nb\r\n...c\r\n..\r\n"
-        );
-        let to = vec!["a@x".to_owned(), "b@x".to_owned()];
-        let m = message(
-            &Mail {
-                from: "m@x",
-                to: &to,
-                subject: "Rolled back\r\nBcc: evil@x",
-                body: "line 1\n.hidden\nline 3",
-                helo: "web1",
-            },
-            UNIX_EPOCH + Duration::from_secs(1_795_721_004),
-        );
+    fn message_encodes_long_and_non_ascii_lines() {
+        let from = parse_mailbox("Mobius <m@x.org>").unwrap();
+        let to = vec![parse_mailbox("a@x.org").unwrap()];
+        let long = "é".repeat(3000) + &"x".repeat(5000);
+        let body = format!("line 1\n.hidden\n{long}\n");
+        let m = message(&Mail {
+            from: &from,
+            to: &to,
+            subject: "Zurück ✓ rolled back\r\nBcc: evil@x",
+            body: &body,
+            helo: "web1",
+        })
+        .unwrap();
+        let raw = String::from_utf8(m.formatted()).unwrap();
+        assert!(raw.is_ascii(), "{raw}");
+        assert!(raw.split("\r\n").all(|l| l.len() <= 998), "a line > 998");
+        assert!(!raw.contains("\r\nBcc:"), "{raw}");
+        assert!(raw.contains("Auto-Submitted: auto-generated\r\n"), "{raw}");
         assert!(
-            m.starts_with("Date: Thu, 26 Nov 2026 19:23:24 +0000\r\n"),
-            "{m}"
+            raw.to_ascii_lowercase().contains("subject: =?utf-8?"),
+            "{raw}"
         );
-        assert!(m.contains("\r\nTo: <a@x>, <b@x>\r\n"));
-        assert!(
-            m.contains("\r\nSubject: Rolled back  Bcc: evil@x\r\n"),
-            "{m}"
-        );
-        assert!(
-            m.ends_with("\r\n\r\nline 1\r\n.hidden\r\nline 3\r\n"),
-            "{m}"
-        );
-        assert!(dot_stuff(&m).contains("\r\n..hidden\r\n"));
     }
 
     #[test]
-    fn encoded_words() {
-        assert_eq!(encode_header("plain"), "plain");
-        assert_eq!(encode_header("Zurück ✓"), "=?UTF-8?B?WnVyw7xjayDinJM=?=");
-        assert_eq!(base64(b"ab"), "YWI=");
-        assert_eq!(base64(b"abc"), "YWJj");
-        assert_eq!(base64(b"a"), "YQ==");
-    }
-
-    #[test]
-    fn dates() {
-        assert_eq!(rfc5322_date(0), "Thu, 01 Jan 1970 00:00:00 +0000");
-        assert_eq!(rfc5322_date(951_782_400), "Tue, 29 Feb 2000 00:00:00 +0000");
+    fn pem_is_checked() {
+        assert!(check_pem(b"hello").is_err());
+        assert!(check_pem(
+            b"-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n"
+        )
+        .is_err());
     }
 }

@@ -1,9 +1,10 @@
-//! The real binary against a real local HTTP receiver (std TcpListener) and a real local SMTP
-//! server (Python's aiosmtpd).
+//! The real binary against a real local HTTP receiver (std TcpListener); email is in
+//! email.rs, hostile events in hostile.rs.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use assert_cmd::Command;
-use mobius_core::records::{NotificationRecord, Record};
+mod common;
+
+use common::{notify, record, write_event};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
@@ -12,41 +13,6 @@ use std::process::Stdio;
 use std::thread::JoinHandle;
 
 const SECRET: &str = "T0PSECRETxyz987";
-
-fn notify() -> Command {
-    let mut c = Command::cargo_bin("mobius-notify").unwrap();
-    for v in [
-        "MOBIUS_SLACK_WEBHOOK",
-        "MOBIUS_TEAMS_WEBHOOK",
-        "MOBIUS_SMTP_URL",
-        "MOBIUS_EMAIL_FROM",
-        "MOBIUS_EMAIL_TO",
-        "MOBIUS_TEMPLATES",
-        "MOBIUS_ROOT",
-    ] {
-        c.env_remove(v);
-    }
-    c
-}
-
-fn event() -> Value {
-    json!({"type": "event", "seq": 12, "ts": "2026-11-26T12:00:00.000Z", "env": "production",
-           "action": "rollback", "outcome": "success", "actor": {"user": "ops", "host": "web1"},
-           "details": {"backup": "backups/dhash_production_20261126T110000.000Z.zip",
-                       "safety_backup": "backups/pre-rollback_production_20261126T120000.000Z.zip",
-                       "files_restored": 3, "reason": null},
-           "prev": "0000"})
-}
-
-fn record(stdout: &[u8]) -> NotificationRecord {
-    let text = std::str::from_utf8(stdout).unwrap();
-    let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 1, "{text}");
-    match serde_json::from_str::<Record>(lines[0]).unwrap() {
-        Record::Notification(r) => r,
-        other => panic!("{other:?}"),
-    }
-}
 
 /// A one-shot HTTP server: answers `status` and hands back the request's head and body.
 fn receiver(status: u16) -> (String, JoinHandle<(String, String)>) {
@@ -93,12 +59,6 @@ fn assert_no_secret(out: &std::process::Output) {
         let s = String::from_utf8_lossy(s);
         assert!(!s.contains(SECRET), "webhook secret leaked: {s}");
     }
-}
-
-fn write_event(dir: &Path) -> std::path::PathBuf {
-    let p = dir.join("event.json");
-    std::fs::write(&p, event().to_string()).unwrap();
-    p
 }
 
 #[test]
@@ -392,96 +352,6 @@ fn dry_run_takes_the_last_history_event_of_env() {
     assert_eq!(record(&out.stdout).subject.as_deref(), Some("ours staging"));
 }
 
-use mobius_tests::Smtpd;
-
-#[test]
-fn email_goes_through_a_real_smtp_server_with_dot_stuffing() {
-    let dir = tempfile::tempdir().unwrap();
-    let ev = write_event(dir.path());
-    let smtpd = Smtpd::start(&dir.path().join("received.jsonl"));
-    let url = format!("smtp://127.0.0.1:{}", smtpd.port);
-    let out = notify()
-        .args(["--channel", "email", "--template", "rolled_back", "--event"])
-        .arg(&ev)
-        .args(["--var", "log_url=https://ci.example/run/7"])
-        .env("MOBIUS_SMTP_URL", &url)
-        .env("MOBIUS_EMAIL_FROM", "mobius@example.com")
-        .env("MOBIUS_EMAIL_TO", "ops@example.com, oncall@example.com")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    let rec = record(&out.stdout);
-    assert!(rec.sent);
-    assert_eq!(rec.status, Some(250));
-    assert_eq!(rec.destination.as_deref(), Some(url.as_str()));
-    assert_eq!(
-        rec.subject.as_deref(),
-        Some("[MOBIUS] Rolled back: production")
-    );
-
-    // A custom template whose body has lines starting with dots, and a lone dot.
-    let t = dir.path().join("tpl/email");
-    std::fs::create_dir_all(&t).unwrap();
-    std::fs::write(
-        t.join("dots.txt"),
-        "Subject: Dots für {{env}}\n\n.hidden line\n.\n..two\nend {{actor.user}}\n",
-    )
-    .unwrap();
-    let out = notify()
-        .args(["--channel", "email", "--template", "dots", "--event"])
-        .arg(&ev)
-        .arg("--templates")
-        .arg(dir.path().join("tpl"))
-        .env("MOBIUS_SMTP_URL", &url)
-        .env("MOBIUS_EMAIL_FROM", "mobius@example.com")
-        .env("MOBIUS_EMAIL_TO", "ops@example.com")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-
-    let got = smtpd.received();
-    assert_eq!(got.len(), 2, "{got:?}");
-    assert_eq!(got[0]["from"], "mobius@example.com");
-    assert_eq!(
-        got[0]["to"],
-        json!(["ops@example.com", "oncall@example.com"])
-    );
-    assert!(!got[0]["helo"].as_str().unwrap().is_empty());
-    let data = got[0]["data"].as_str().unwrap();
-    assert!(
-        data.contains("Subject: [MOBIUS] Rolled back: production\r\n"),
-        "{data}"
-    );
-    assert!(
-        data.contains("\r\nFrom: <mobius@example.com>\r\n"),
-        "{data}"
-    );
-    assert!(data.contains("Content-Type: text/plain; charset=utf-8"));
-    assert!(data.contains("backups/dhash_production_20261126T110000.000Z.zip"));
-    assert!(data.contains("https://ci.example/run/7"));
-    assert!(!data.contains("{{"));
-    let data = got[1]["data"].as_str().unwrap();
-    // The server removed the stuffing: the body arrives exactly as rendered.
-    assert!(
-        data.ends_with("\r\n\r\n.hidden line\r\n.\r\n..two\r\nend ops\r\n"),
-        "{data:?}"
-    );
-    assert!(data.contains("Subject: =?UTF-8?B?"), "{data}");
-
-    // The server gone: a delivery failure (exit 4).
-    drop(smtpd);
-    let out = notify()
-        .args(["--channel", "email", "--template", "rolled_back", "--event"])
-        .arg(&ev)
-        .env("MOBIUS_SMTP_URL", &url)
-        .env("MOBIUS_EMAIL_FROM", "mobius@example.com")
-        .env("MOBIUS_EMAIL_TO", "ops@example.com")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(4), "{out:?}");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot connect"));
-}
-
 /// The `notify` function of scripts/lib/mobius.sh, as monitor.sh and rollback_dhash.sh call
 /// it: the last history event goes to every configured channel, and a failed delivery is
 /// reported but returns 0. (lib.sh is bash: Unix only.)
@@ -556,4 +426,50 @@ fn deploy_scripts_notify_hook_sends_and_never_fails_the_caller() {
         err.contains("NOTIFICATION FAILED (slack, rolled_back"),
         "{err}"
     );
+}
+
+/// A template that contradicts its event is sent, with one warning line on stderr; one
+/// that fits says nothing.
+#[test]
+fn a_template_that_contradicts_the_event_is_warned_about_and_still_sent() {
+    let root = tempfile::tempdir().unwrap();
+    let env: mobius_core::EnvName = "staging".parse().unwrap();
+    let r = mobius_core::Root::new(root.path());
+    mobius_core::history::append(&r, &env, "deploy", "success", json!({"version": "2.0"})).unwrap();
+    for (template, expect) in [
+        (
+            "deploy_started",
+            Some("template deploy_started is for a deploy started event, but event #1 is \"deploy success\""),
+        ),
+        (
+            "rolled_back",
+            Some("template rolled_back is for a rollback success event, but event #1 is \"deploy success\""),
+        ),
+        ("deploy_succeeded", None),
+    ] {
+        let (url, server) = receiver(200);
+        let out = notify()
+            .args(["--channel", "slack", "--template", template])
+            .args(["--env", "staging", "--root"])
+            .arg(root.path())
+            .env("MOBIUS_SLACK_WEBHOOK", &url)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{template}: {out:?}");
+        server.join().unwrap();
+        let rec = record(&out.stdout);
+        assert!(rec.sent, "{template}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        let warnings: Vec<&str> = err.lines().filter(|l| l.contains("warning")).collect();
+        match expect {
+            Some(w) => {
+                assert_eq!(warnings.len(), 1, "{err}");
+                assert!(
+                    warnings[0].starts_with(&format!("mobius-notify: warning: {w}; sending it anyway")),
+                    "{err}"
+                );
+            }
+            None => assert!(warnings.is_empty(), "{err}"),
+        }
+    }
 }
