@@ -370,5 +370,6 @@ fn help_ends_with_exit_codes_and_documents_the_config() {
         .unwrap();
     let help = String::from_utf8(out.stdout).unwrap();
     assert!(help.contains("demo.error_share"));
-    assert!(help.trim_end().ends_with("a run cut short"), "{help}");
+    assert!(help.contains("a run cut short"), "{help}");
+    assert!(help.trim_end().ends_with("docs/CONTRACT.md"), "{help}");
 }

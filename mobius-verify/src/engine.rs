@@ -673,7 +673,10 @@ impl OpenedBackup {
     /// The entries' stored bytes, all together: the total of a progress bar over
     /// [`OpenedBackup::for_each_entry_shown`].
     pub fn stored_len(&self) -> u64 {
-        self.slots.iter().map(|s| s.central.compressed_size).sum()
+        // Saturating: an absurd ZIP64 size is a problem found later, not an overflow here.
+        self.slots
+            .iter()
+            .fold(0u64, |n, s| n.saturating_add(s.central.compressed_size))
     }
 
     /// [`OpenedBackup::for_each_entry`], advancing `progress` by each entry's stored bytes.
