@@ -80,6 +80,7 @@ pub fn ensure_bins() {
         "mobius-export",
         "mobius-history",
         "mobius-notify",
+        "mobius-report",
     ] {
         bin(b);
     }

@@ -87,6 +87,8 @@ pub struct RunSummary {
     pub verdict: Option<FinalVerdict>,
     targets: HashMap<String, TargetState>,
     extra_targets: u64,
+    /// The run drawn by mobius-report as the log streams past (bundled beside the log).
+    pub report: mobius_report::Lenient,
 }
 
 impl RunSummary {
@@ -103,12 +105,14 @@ impl RunSummary {
             verdict: None,
             targets: HashMap::new(),
             extra_targets: 0,
+            report: mobius_report::Lenient::new(),
         }
     }
 
     /// Takes one line of the log (without its newline).
     pub fn line(&mut self, text: &str) {
         self.lines += 1;
+        self.report.line(text);
         if text.trim().is_empty() {
             return;
         }

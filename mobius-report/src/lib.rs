@@ -273,3 +273,36 @@ fn strip_position(msg: &str) -> &str {
         None => msg,
     }
 }
+
+/// A report built from lines handed over one by one, leniently: mobius-export draws each
+/// log it bundles as it streams past, and a log it bundles is never refused (lines that do
+/// not parse are passed over; its own summary counts them).
+#[derive(Debug, Default)]
+pub struct Lenient {
+    run: Run,
+    number: u64,
+}
+
+impl Lenient {
+    pub fn new() -> Lenient {
+        Lenient::default()
+    }
+
+    /// Takes one line, without its newline.
+    pub fn line(&mut self, text: &str) {
+        self.number += 1;
+        let _ = line(&mut self.run, text.as_bytes(), self.number);
+    }
+
+    /// The HTML page (with the thresholds the verdicts carry, else the judge's defaults),
+    /// or `None` for a log without samples. The lines read so far are dropped.
+    pub fn finish_html(&mut self, title: &str) -> Option<String> {
+        let run = std::mem::take(&mut self.run);
+        self.number = 0;
+        if run.samples == 0 {
+            return None;
+        }
+        let th = run.thresholds(&Overrides::default());
+        Some(page::html(&run, &th, &page::Title { input: title }))
+    }
+}
