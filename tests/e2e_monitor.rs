@@ -247,12 +247,22 @@ fn a_report_that_cannot_be_written_is_one_warning_and_the_verdict_stands() {
         std::fs::create_dir_all(logs.join(format!("staging_{}.html", stamp.trim()))).unwrap();
     }
     let out = script_cmd("monitor.sh", root.path())
-        .args(["--env", "staging", "--duration", "1s", "--interval", "100ms"])
+        .args([
+            "--env",
+            "staging",
+            "--duration",
+            "1s",
+            "--interval",
+            "100ms",
+        ])
         .output()
         .unwrap();
     let err = stderr_of(&out);
     assert_eq!(out.status.code(), Some(0), "{err}");
-    assert_eq!(final_verdict(&records(&out.stdout)).decision, Decision::Pass);
+    assert_eq!(
+        final_verdict(&records(&out.stdout)).decision,
+        Decision::Pass
+    );
     let warnings: Vec<_> = err
         .lines()
         .filter(|l| l.contains("warning: no report drawn"))

@@ -29,11 +29,13 @@ good="$(cat "$app")"
   printf '%s\n' "$good" | sed 's/"latency_ms": 0/"latency_ms": 350/; s/"error_share": 0.0/"error_share": 0.6/' >"$app.new"
   mv "$app.new" "$app"
 } &
+changer=$!
 "$repo/scripts/deploy/monitor.sh" --env staging --interval 500ms --duration 60s \
   --auto-rollback --backup "$backup" --restart-cmd true >/dev/null || true
-wait
+wait "$changer"
 html="$(ls "$root"/monitor_logs/*.html)"
-cp "$html" "$repo/docs/img/report-rollback.html"
+# The log too: the picture can be redrawn from it (mobius-report LOG -o X.html).
+cp "${html%.html}.jsonl" "$repo/docs/img/report-rollback.jsonl"
 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
   --disable-background-networking --disable-component-update --disable-sync --hide-scrollbars \
   --user-data-dir="$root/chromium" --screenshot="$repo/docs/img/report-rollback.png" \

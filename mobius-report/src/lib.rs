@@ -112,7 +112,9 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
-    #[error("{input}: no sample records ({lines} lines): nothing to draw; is this a monitoring log?")]
+    #[error(
+        "{input}: no sample records ({lines} lines): nothing to draw; is this a monitoring log?"
+    )]
     Empty { input: String, lines: u64 },
 }
 
@@ -170,8 +172,12 @@ pub fn run(args: &Args, stdin: impl Read, stdout: impl Write) -> Result<Exit, Er
     match &args.output {
         Some(path) => {
             let output = mobius_core::text::escape_path(path);
-            mobius_core::atomic::write_atomic(path, doc.as_bytes(), 0o644)
-                .map_err(|source| Error::Write { output: output.clone(), source })?;
+            mobius_core::atomic::write_atomic(path, doc.as_bytes(), 0o644).map_err(|source| {
+                Error::Write {
+                    output: output.clone(),
+                    source,
+                }
+            })?;
             reporter.detail(format!("wrote {output} ({} bytes)", doc.len()));
         }
         None => {

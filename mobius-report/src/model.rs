@@ -451,7 +451,8 @@ impl Run {
         self.lines += 1;
         match p.kind.as_deref() {
             Some("sample") => {
-                let (Some(ts), Some(target), Some(ok)) = (p.ts.as_deref(), p.target.as_deref(), p.ok)
+                let (Some(ts), Some(target), Some(ok)) =
+                    (p.ts.as_deref(), p.target.as_deref(), p.ok)
                 else {
                     return Err("a sample needs ts, target and ok".to_owned());
                 };
@@ -468,7 +469,11 @@ impl Run {
             }
             Some("rollback") => {
                 // mobius-rollback's record: no time of its own, it ends the run.
-                self.rollback_done(p.outcome.as_deref().unwrap_or("unknown"), None, p.duration_ms);
+                self.rollback_done(
+                    p.outcome.as_deref().unwrap_or("unknown"),
+                    None,
+                    p.duration_ms,
+                );
             }
             Some("event") if p.action.as_deref() == Some("rollback") => {
                 let outcome = p.outcome.as_deref().unwrap_or("");
@@ -537,7 +542,9 @@ impl Run {
         let prev = self.rollback.take();
         self.rollback = Some(RollbackDone {
             outcome: cap(outcome, 40),
-            ts: ts.map(|t| cap(t, 40)).or_else(|| prev.as_ref().and_then(|p| p.ts.clone())),
+            ts: ts
+                .map(|t| cap(t, 40))
+                .or_else(|| prev.as_ref().and_then(|p| p.ts.clone())),
             duration_ms: duration_ms.or_else(|| prev.as_ref().and_then(|p| p.duration_ms)),
         });
         for t in &mut self.targets {
@@ -600,7 +607,11 @@ fn number_after(text: &str, before: &str, unit: &str) -> Option<f64> {
     let start = text.rfind(before)? + before.len();
     let rest = &text[start..];
     let end = rest.find(unit)?;
-    rest[..end].trim().parse::<f64>().ok().filter(|v| v.is_finite())
+    rest[..end]
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite())
 }
 
 /// At most `max` characters of `s`, with `…` when cut.
@@ -643,7 +654,11 @@ mod tests {
         assert!(t.buckets.len() <= 2 * BUCKETS && t.buckets.len() >= BUCKETS / 2);
         let total: u64 = t.buckets.iter().map(Bucket::checks).sum();
         assert_eq!(total, 100_000);
-        let failed: u32 = t.buckets.iter().map(|b| b.failures[Class::Http5xx.index()]).sum();
+        let failed: u32 = t
+            .buckets
+            .iter()
+            .map(|b| b.failures[Class::Http5xx.index()])
+            .sum();
         assert_eq!((failed, t.failed, t.failures.len()), (100, 100, 100));
         assert_eq!(t.buckets.last().map(|b| b.last), Some(100_000));
     }

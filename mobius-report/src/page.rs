@@ -101,7 +101,9 @@ pub fn svg_document(run: &Run, th: &Thresholds, title: &Title<'_>) -> String {
         Some(v) => format!(
             "{}{}: {}",
             decision_word(v.decision).to_uppercase(),
-            v.rule.map(|r| format!(" ({})", rule_name(r))).unwrap_or_default(),
+            v.rule
+                .map(|r| format!(" ({})", rule_name(r)))
+                .unwrap_or_default(),
             v.reason
         ),
         None => "no overall verdict in the log".to_owned(),
@@ -118,7 +120,12 @@ pub fn svg_document(run: &Run, th: &Thresholds, title: &Title<'_>) -> String {
     );
     for (i, t) in run.targets.iter().enumerate() {
         let y = header + svg::HEIGHT * i as f64;
-        let _ = write!(out, "<text x=\"10\" y=\"{:.0}\" font-weight=\"bold\">{}</text>", y + 16.0, text(&t.name));
+        let _ = write!(
+            out,
+            "<text x=\"10\" y=\"{:.0}\" font-weight=\"bold\">{}</text>",
+            y + 16.0,
+            text(&t.name)
+        );
         svg::target(&mut out, run, t, th, Some(y));
     }
     out.push_str("</svg>\n");
@@ -126,8 +133,18 @@ pub fn svg_document(run: &Run, th: &Thresholds, title: &Title<'_>) -> String {
 }
 
 fn meta(run: &Run) -> String {
-    let first = run.targets.iter().map(|t| t.first_ts.as_str()).min().unwrap_or("");
-    let last = run.targets.iter().map(|t| t.last_ts.as_str()).max().unwrap_or("");
+    let first = run
+        .targets
+        .iter()
+        .map(|t| t.first_ts.as_str())
+        .min()
+        .unwrap_or("");
+    let last = run
+        .targets
+        .iter()
+        .map(|t| t.last_ts.as_str())
+        .max()
+        .unwrap_or("");
     let checks: u64 = run.targets.iter().map(|t| t.checks).sum();
     format!(
         "{} target(s), {} checks, from {first} to {last}",
@@ -187,15 +204,25 @@ fn threshold_line(th: &Thresholds) -> String {
 }
 
 fn thresholds_table(out: &mut String, th: &Thresholds) {
-    out.push_str("<table class=\"thresholds\"><tr><th>threshold</th><th>value</th><th>source</th></tr>");
+    out.push_str(
+        "<table class=\"thresholds\"><tr><th>threshold</th><th>value</th><th>source</th></tr>",
+    );
     let rows = [
-        ("P95 latency (--p95-ms)", format!("{} ms", fmt_num(th.p95_ms.0)), th.p95_ms.1),
+        (
+            "P95 latency (--p95-ms)",
+            format!("{} ms", fmt_num(th.p95_ms.0)),
+            th.p95_ms.1,
+        ),
         (
             "minimum success rate (--min-success-rate)",
             pct(th.min_success_rate.0),
             th.min_success_rate.1,
         ),
-        ("error rate (--error-rate)", pct(th.error_rate.0), th.error_rate.1),
+        (
+            "error rate (--error-rate)",
+            pct(th.error_rate.0),
+            th.error_rate.1,
+        ),
         (
             "rules apply from check (--min-checks)",
             th.min_checks.0.to_string(),

@@ -14,7 +14,7 @@ const LEFT: f64 = 70.0;
 const RIGHT: f64 = 20.0;
 const PLOT_W: f64 = WIDTH - LEFT - RIGHT;
 /// Rows above the panels for the marker labels.
-const TOP: f64 = 38.0;
+const TOP: f64 = 52.0;
 const LAT_H: f64 = 170.0;
 const SR_H: f64 = 100.0;
 const ER_H: f64 = 80.0;
@@ -163,7 +163,9 @@ fn grid(out: &mut String, y: &Y, label: impl Fn(f64) -> String) {
     }
 }
 
-fn threshold_line(out: &mut String, y: &Y, v: f64, label: &str) {
+/// The dashed threshold line, labelled above it (or below, where the data usually runs
+/// above the line, as a healthy success rate does).
+fn threshold_line(out: &mut String, y: &Y, v: f64, label: &str, below: bool) {
     let py = y.at(v);
     let _ = write!(
         out,
@@ -172,7 +174,11 @@ fn threshold_line(out: &mut String, y: &Y, v: f64, label: &str) {
     );
     // A solid swatch before the label: the legend of the dashed line.
     let lx = LEFT + PLOT_W - 6.0;
-    let ly = if py - y.top < 16.0 { py + 14.0 } else { py - 5.0 };
+    let ly = if below || py - y.top < 16.0 {
+        py + 14.0
+    } else {
+        py - 5.0
+    };
     let _ = write!(
         out,
         "<text x=\"{lx:.1}\" y=\"{ly:.1}\" text-anchor=\"end\" fill=\"{THRESHOLD}\" font-weight=\"bold\" stroke=\"#ffffff\" stroke-width=\"3\" paint-order=\"stroke\">{}</text>",
@@ -223,8 +229,17 @@ fn series(
 }
 
 fn latency(out: &mut String, t: &TargetRun, th: &Thresholds, x: &X, top: f64) {
-    frame(out, top, LAT_H, "Latency (ms, log scale), rolling P95 of the last 20 checks");
-    let peak = t.latency.get().map_or(0.0, |s| s.1).max(t.p95.get().map_or(0.0, |s| s.1));
+    frame(
+        out,
+        top,
+        LAT_H,
+        "Latency (ms, log scale), rolling P95 of the last 20 checks",
+    );
+    let peak = t
+        .latency
+        .get()
+        .map_or(0.0, |s| s.1)
+        .max(t.p95.get().map_or(0.0, |s| s.1));
     let low = t.latency.get().map_or(1.0, |s| s.0).min(th.p95_ms.0);
     // Decades from below the fastest check to above the slowest check and the threshold.
     let log_min = 10f64.powf(low.max(0.01).log10().floor());
@@ -273,11 +288,16 @@ fn latency(out: &mut String, t: &TargetRun, th: &Thresholds, x: &X, top: f64) {
         &y,
         th.p95_ms.0,
         &format!("P95 threshold {} ms", fmt_num(th.p95_ms.0)),
+        false,
     );
     legend(
         out,
         top,
-        &[(LATENCY, "latency"), (P95, "rolling P95"), (THRESHOLD, "threshold")],
+        &[
+            (LATENCY, "latency"),
+            (P95, "rolling P95"),
+            (THRESHOLD, "threshold"),
+        ],
     );
 }
 
@@ -316,7 +336,11 @@ fn success(out: &mut String, t: &TargetRun, th: &Thresholds, x: &X, top: f64) {
         t,
         x,
         &y,
-        |b| b.success_rate.get().map(|(lo, hi)| (lo, hi, b.success_rate.last)),
+        |b| {
+            b.success_rate
+                .get()
+                .map(|(lo, hi)| (lo, hi, b.success_rate.last))
+        },
         SUCCESS,
         "#c7e9c0",
         2.5,
@@ -326,6 +350,7 @@ fn success(out: &mut String, t: &TargetRun, th: &Thresholds, x: &X, top: f64) {
         &y,
         th.min_success_rate.0,
         &format!("minimum {}", pct(th.min_success_rate.0)),
+        true,
     );
 }
 
@@ -348,13 +373,23 @@ fn errors(out: &mut String, t: &TargetRun, th: &Thresholds, x: &X, top: f64) {
             t,
             x,
             &y,
-            |b| b.error_rate.get().map(|(lo, hi)| (lo, hi, b.error_rate.last)),
+            |b| {
+                b.error_rate
+                    .get()
+                    .map(|(lo, hi)| (lo, hi, b.error_rate.last))
+            },
             ERROR,
             "#dadaeb",
             2.0,
         );
     }
-    threshold_line(out, &y, th.error_rate.0, &format!("threshold {}", pct(th.error_rate.0)));
+    threshold_line(
+        out,
+        &y,
+        th.error_rate.0,
+        &format!("threshold {}", pct(th.error_rate.0)),
+        false,
+    );
 }
 
 /// Failed checks: one mark each while they are all known, else a bar per bucket whose
@@ -517,7 +552,7 @@ fn markers(out: &mut String, run: &Run, t: &TargetRun, x: &X) {
         let px = x.at(f.check as f64);
         let rule = f.rule.map_or("rollback", rule_name);
         let label = format!("\u{25bc} rollback: {rule} at check {}", f.check);
-        vline(out, px, bottom, THRESHOLD, "", 2.5, &label, 14.0);
+        vline(out, px, bottom, THRESHOLD, "", 2.5, &label, 15.0);
     }
     if let (Some(after), Some(rb)) = (t.rollback_after, &run.rollback) {
         let px = x.at(after as f64 + 0.5).min(LEFT + PLOT_W - 1.0);
@@ -526,7 +561,16 @@ fn markers(out: &mut String, run: &Run, t: &TargetRun, x: &X) {
             .map(|ms| format!(" in {:.1} s", ms as f64 / 1000.0))
             .unwrap_or_default();
         let label = format!("\u{25bc} rollback finished: {}{took}", rb.outcome);
-        vline(out, px, bottom, "#333333", " stroke-dasharray=\"2 3\"", 2.0, &label, 30.0);
+        vline(
+            out,
+            px,
+            bottom,
+            "#333333",
+            " stroke-dasharray=\"2 3\"",
+            2.0,
+            &label,
+            31.0,
+        );
     }
 }
 
@@ -541,7 +585,11 @@ fn vline(
     label: &str,
     label_y: f64,
 ) {
-    let anchor = if px > LEFT + PLOT_W * 0.6 { "end" } else { "start" };
+    let anchor = if px > LEFT + PLOT_W * 0.6 {
+        "end"
+    } else {
+        "start"
+    };
     let lx = if anchor == "end" { px + 4.0 } else { px - 4.0 };
     let _ = write!(
         out,

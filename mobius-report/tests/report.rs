@@ -8,7 +8,14 @@ use std::path::Path;
 
 const TARGET: &str = "http://127.0.0.1:8080/health";
 
-fn sample(seq: u64, ok: bool, latency: Option<f64>, status: u16, error: &str, detail: &str) -> String {
+fn sample(
+    seq: u64,
+    ok: bool,
+    latency: Option<f64>,
+    status: u16,
+    error: &str,
+    detail: &str,
+) -> String {
     let latency = latency.map_or("null".to_owned(), |l| l.to_string());
     let error = if error.is_empty() {
         "null".to_owned()
@@ -29,13 +36,23 @@ fn rollback_log() -> String {
         s += &sample(i, true, Some(4.0 + i as f64), 200, "", "200 OK");
         s.push('\n');
     }
-    s += &sample(4, false, Some(5000.0), 0, "timeout", "no answer in 5s").replace("\"status\":0", "\"status\":null");
+    s += &sample(4, false, Some(5000.0), 0, "timeout", "no answer in 5s")
+        .replace("\"status\":0", "\"status\":null");
     s.push('\n');
     for i in 5..=6 {
-        s += &sample(i, false, Some(3.0), 503, "status", "503 Service Unavailable");
+        s += &sample(
+            i,
+            false,
+            Some(3.0),
+            503,
+            "status",
+            "503 Service Unavailable",
+        );
         s.push('\n');
     }
-    let reason = format!("3 consecutive failed checks of {TARGET} (threshold 3): timeout, status 503, status 503");
+    let reason = format!(
+        "3 consecutive failed checks of {TARGET} (threshold 3): timeout, status 503, status 503"
+    );
     for t in [TARGET, "*"] {
         s += &serde_json::json!({"type":"verdict","ts":"2026-11-26T12:00:06.000Z","target":t,"decision":"rollback","rule":"consecutive_failures","reason":reason,"checks":6,"consecutive_failures":3,"success_rate":0.5,"p95_ms":4000.0,"error_rate":0.01}).to_string();
         s.push('\n');
@@ -64,7 +81,12 @@ fn text_of(doc: &roxmltree::Document<'_>) -> String {
 fn html_and_svg_are_well_formed_xml() {
     let log = rollback_log();
     let out = report(&[], &log);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let html = String::from_utf8(out.stdout).unwrap();
     // The doctype is HTML5's; the rest is XHTML, which an XML parser reads.
     let body = html.strip_prefix("<!DOCTYPE html>\n").expect("doctype");
@@ -124,10 +146,9 @@ fn thresholds_and_verdict_are_on_the_page() {
     let page = String::from_utf8(report(&[], &log).stdout).unwrap();
     assert!(page.contains("P95 threshold 800 ms"), "{page}");
     assert!(page.contains("from the verdict"));
-    let page = String::from_utf8(
-        report(&["--p95-ms", "1234", "--min-success-rate", "90%"], &log).stdout,
-    )
-    .unwrap();
+    let page =
+        String::from_utf8(report(&["--p95-ms", "1234", "--min-success-rate", "90%"], &log).stdout)
+            .unwrap();
     assert!(page.contains("P95 threshold 1234 ms") && page.contains("minimum 90%"));
     assert!(page.contains("from the command line"));
 }
@@ -148,9 +169,18 @@ fn hostile_log_text_is_escaped_and_bounded() {
     log.push('\n');
     for format in ["html", "svg"] {
         let out = report(&["--format", format], &log);
-        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let page = String::from_utf8(out.stdout).unwrap();
-        assert!(page.len() < 200_000, "huge strings are cut: {} bytes", page.len());
+        assert!(
+            page.len() < 200_000,
+            "huge strings are cut: {} bytes",
+            page.len()
+        );
         assert!(!page.contains("<script"), "raw markup from the log");
         assert!(!page.contains("]]>") && !page.contains("<![CDATA["));
         assert!(!page.contains('\u{1b}') && !page.contains('\u{0}') && !page.contains('\u{7}'));
@@ -158,18 +188,30 @@ fn hostile_log_text_is_escaped_and_bounded() {
         let body = page.strip_prefix("<!DOCTYPE html>\n").unwrap_or(&page);
         let doc = roxmltree::Document::parse(body).unwrap_or_else(|e| panic!("{e}"));
         assert!(!doc.descendants().any(|n| n.tag_name().name() == "script"));
-        assert!(text_of(&doc).contains("<script>alert(1)</script>"), "shown as text");
+        assert!(
+            text_of(&doc).contains("<script>alert(1)</script>"),
+            "shown as text"
+        );
     }
 }
 
 #[test]
 fn bad_input_has_its_documented_exit_code() {
     let mut log = rollback_log();
-    log.insert_str(0, &format!("{}\n{{\"type\":\"sample\",\"ts\": oops}}\n", sample(1, true, Some(1.0), 200, "", "")));
+    log.insert_str(
+        0,
+        &format!(
+            "{}\n{{\"type\":\"sample\",\"ts\": oops}}\n",
+            sample(1, true, Some(1.0), 200, "", "")
+        ),
+    );
     let out = report(&[], &log);
     assert_eq!(out.status.code(), Some(3));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.starts_with("mobius-report: stdin: malformed input at line 2"), "{err}");
+    assert!(
+        err.starts_with("mobius-report: stdin: malformed input at line 2"),
+        "{err}"
+    );
     assert!(out.stdout.is_empty());
 
     let out = report(&[], "{\"type\":\"sample\",\"ts\":\"x\"}\n");
@@ -178,8 +220,15 @@ fn bad_input_has_its_documented_exit_code() {
     let out = report(&[], "");
     assert_eq!(out.status.code(), Some(5));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no sample records"));
-    let out = report(&[], "{\"type\":\"verdict\",\"target\":\"*\",\"decision\":\"pass\"}\n");
-    assert_eq!(out.status.code(), Some(5), "verdicts alone: nothing to draw");
+    let out = report(
+        &[],
+        "{\"type\":\"verdict\",\"target\":\"*\",\"decision\":\"pass\"}\n",
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(5),
+        "verdicts alone: nothing to draw"
+    );
 }
 
 #[cfg(unix)]
@@ -190,7 +239,12 @@ fn files_are_opened_and_written_safely() {
     std::fs::write(&log, rollback_log()).unwrap();
     let html = dir.path().join("run.html");
     let out = report(&[log.to_str().unwrap(), "-o", html.to_str().unwrap()], "");
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(out.stdout.is_empty());
     let page = std::fs::read_to_string(&html).unwrap();
     assert!(page.contains("staging_20261126T120000.jsonl"));
@@ -199,14 +253,23 @@ fn files_are_opened_and_written_safely() {
 
     // A FIFO as LOG is refused at once, not waited on.
     let fifo = dir.path().join("fifo");
-    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
     let out = Command::cargo_bin("mobius-report")
         .unwrap()
         .arg(&fifo)
         .timeout(std::time::Duration::from_secs(20))
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("FIFO"));
 
     // -o through a symlink is refused; the file it points at is untouched.
@@ -218,7 +281,10 @@ fn files_are_opened_and_written_safely() {
     assert_eq!(out.status.code(), Some(4));
     assert!(String::from_utf8_lossy(&out.stderr).contains("symbolic link"));
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
-    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
 }
 
 #[test]
@@ -226,14 +292,24 @@ fn a_long_run_is_drawn_in_bounded_buckets_with_every_failure_counted() {
     let mut log = String::with_capacity(50_000 * 200);
     for i in 1..=50_000u64 {
         let ok = i % 97 != 0;
-        log += &sample(i, ok, Some(5.0), if ok { 200 } else { 503 }, if ok { "" } else { "status" }, "");
+        log += &sample(
+            i,
+            ok,
+            Some(5.0),
+            if ok { 200 } else { 503 },
+            if ok { "" } else { "status" },
+            "",
+        );
         log.push('\n');
     }
     let out = report(&[], &log);
     assert_eq!(out.status.code(), Some(0));
     let page = String::from_utf8(out.stdout).unwrap();
     assert!(page.len() < 400_000, "{} bytes", page.len());
-    assert!(page.contains(&format!("http_5xx \u{d7}{}", 50_000 / 97)), "every failure counted");
+    assert!(
+        page.contains(&format!("http_5xx \u{d7}{}", 50_000 / 97)),
+        "every failure counted"
+    );
     assert!(page.contains("checks per column"));
 }
 
@@ -246,8 +322,8 @@ fn chromium_png(html: &Path, png: &Path, profile: &Path) -> Option<()> {
         "/usr/bin/google-chrome",
         "/Applications/Google Chrome.app/Contents/MacOS/Google Chrome",
     ]
-        .into_iter()
-        .find(|p| Path::new(p).exists())?;
+    .into_iter()
+    .find(|p| Path::new(p).exists())?;
     let status = std::process::Command::new(chromium)
         .args([
             "--headless",
