@@ -30,12 +30,9 @@ fn final_verdict(recs: &[Record]) -> mobius_core::records::Verdict {
         .expect("an overall verdict")
 }
 
-#[test]
-fn healthy_demo_passes() {
-    let root = temp_root();
-    let demo = Demo::start(root.path(), "staging");
-    demo.point_config_at_me(root.path(), "staging");
-    let out = script_cmd("monitor.sh", root.path())
+/// monitor.sh over staging for 1 s, every 100 ms.
+fn short_run(root: &std::path::Path) -> std::process::Output {
+    script_cmd("monitor.sh", root)
         .args([
             "--env",
             "staging",
@@ -45,7 +42,15 @@ fn healthy_demo_passes() {
             "100ms",
         ])
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+#[test]
+fn healthy_demo_passes() {
+    let root = temp_root();
+    let demo = Demo::start(root.path(), "staging");
+    demo.point_config_at_me(root.path(), "staging");
+    let out = short_run(root.path());
     assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
     let v = final_verdict(&records(&out.stdout));
     assert_eq!(v.decision, Decision::Pass, "{v:?}");
@@ -246,17 +251,7 @@ fn a_report_that_cannot_be_written_is_one_warning_and_the_verdict_stands() {
         let stamp = String::from_utf8(stamp.stdout).unwrap();
         std::fs::create_dir_all(logs.join(format!("staging_{}.html", stamp.trim()))).unwrap();
     }
-    let out = script_cmd("monitor.sh", root.path())
-        .args([
-            "--env",
-            "staging",
-            "--duration",
-            "1s",
-            "--interval",
-            "100ms",
-        ])
-        .output()
-        .unwrap();
+    let out = short_run(root.path());
     let err = stderr_of(&out);
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert_eq!(

@@ -214,6 +214,11 @@ fn series(
             out.push_str("\"/>");
         }
     }
+    // A merged P95 (its band given) is the band alone: a line through each column's worst
+    // P95 would zigzag between one outlier's window and the next.
+    if t.width > 1 && colour == P95 {
+        return;
+    }
     let _ = write!(
         out,
         "<polyline fill=\"none\" stroke=\"{colour}\" stroke-width=\"{width}\" stroke-linejoin=\"round\" points=\""
@@ -280,7 +285,7 @@ fn latency(out: &mut String, t: &TargetRun, th: &Thresholds, x: &X, top: f64) {
         &y,
         |b| b.p95.get().map(|(lo, hi)| (lo, hi, b.p95.last)),
         P95,
-        "none",
+        "#f5a06a",
         2.5,
     );
     threshold_line(
