@@ -73,9 +73,9 @@ pub fn html(run: &Run, th: &Thresholds, title: &Title<'_>) -> String {
             text(&run.extra_targets.join(", "))
         );
     }
-    let _ = write!(
+    let _ = writeln!(
         out,
-        "<p class=\"meta\">Drawn by mobius-report {} from {} lines. Replay the verdicts: mobius-judge &lt; LOG</p></body></html>\n",
+        "<p class=\"meta\">Drawn by mobius-report {} from {} lines. Replay the verdicts: mobius-judge &lt; LOG</p></body></html>",
         mobius_core::VERSION,
         run.lines
     );

@@ -193,9 +193,7 @@ fn series(
     x: &X,
     y: &Y,
     get: impl Fn(&Bucket) -> Option<(f64, f64, f64)>,
-    colour: &str,
-    band: &str,
-    width: f64,
+    (colour, band, width): (&str, &str, f64),
 ) {
     if t.width > 1 {
         let pts: Vec<(f64, f64, f64)> = t
@@ -262,9 +260,7 @@ fn latency(out: &mut String, t: &TargetRun, th: &Thresholds, x: &X, top: f64) {
         x,
         &y,
         |b| b.latency.get().map(|(lo, hi)| (lo, hi, b.latency.last)),
-        LATENCY,
-        BAND,
-        1.5,
+        (LATENCY, BAND, 1.5),
     );
     if t.checks <= 120 {
         for b in &t.buckets {
@@ -284,9 +280,7 @@ fn latency(out: &mut String, t: &TargetRun, th: &Thresholds, x: &X, top: f64) {
         x,
         &y,
         |b| b.p95.get().map(|(lo, hi)| (lo, hi, b.p95.last)),
-        P95,
-        "#f5a06a",
-        2.5,
+        (P95, "#f5a06a", 2.5),
     );
     threshold_line(
         out,
@@ -346,9 +340,7 @@ fn success(out: &mut String, t: &TargetRun, th: &Thresholds, x: &X, top: f64) {
                 .get()
                 .map(|(lo, hi)| (lo, hi, b.success_rate.last))
         },
-        SUCCESS,
-        "#c7e9c0",
-        2.5,
+        (SUCCESS, "#c7e9c0", 2.5),
     );
     threshold_line(
         out,
@@ -383,9 +375,7 @@ fn errors(out: &mut String, t: &TargetRun, th: &Thresholds, x: &X, top: f64) {
                     .get()
                     .map(|(lo, hi)| (lo, hi, b.error_rate.last))
             },
-            ERROR,
-            "#dadaeb",
-            2.0,
+            (ERROR, "#dadaeb", 2.0),
         );
     }
     threshold_line(
