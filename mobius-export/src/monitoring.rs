@@ -10,8 +10,8 @@
 
 use crate::csvsafe::{num, CsvOut};
 use mobius_judge::window::Window;
-use serde::Deserialize;
-use std::borrow::Cow;
+// The fields of a line, decoded once for the summary and for mobius-report's page.
+use mobius_report::model::Peek;
 use std::collections::HashMap;
 use std::io::{self, Write};
 
@@ -39,27 +39,6 @@ pub const HEADER: &[&str] = &[
     "lines",
     "unreadable_lines",
 ];
-
-/// The fields of a sample or verdict line the summary needs; the rest is skipped.
-#[derive(Deserialize)]
-struct Peek<'a> {
-    #[serde(rename = "type", borrow, default)]
-    kind: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    ts: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    target: Option<Cow<'a, str>>,
-    #[serde(default)]
-    ok: Option<bool>,
-    #[serde(default)]
-    latency_ms: Option<f64>,
-    #[serde(borrow, default)]
-    decision: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    rule: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    reason: Option<Cow<'a, str>>,
-}
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct FinalVerdict {
@@ -112,7 +91,6 @@ impl RunSummary {
     /// Takes one line of the log (without its newline).
     pub fn line(&mut self, text: &str) {
         self.lines += 1;
-        self.report.line(text);
         if text.trim().is_empty() {
             return;
         }
@@ -120,6 +98,7 @@ impl RunSummary {
             self.unreadable += 1;
             return;
         };
+        self.report.record(&p);
         match p.kind.as_deref() {
             Some("sample") => self.sample(&p),
             Some("verdict") => self.verdict(&p),

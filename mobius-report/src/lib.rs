@@ -294,10 +294,11 @@ impl Lenient {
         Lenient::default()
     }
 
-    /// Takes one line, without its newline.
-    pub fn line(&mut self, text: &str) {
+    /// Takes one line the caller has decoded already (mobius-export reads its own summary
+    /// from the same [`Peek`], so each line is parsed once).
+    pub fn record(&mut self, peek: &Peek<'_>) {
         self.number += 1;
-        let _ = line(&mut self.run, text.as_bytes(), self.number);
+        let _ = self.run.record(peek);
     }
 
     /// The HTML page (with the thresholds the verdicts carry, else the judge's defaults),

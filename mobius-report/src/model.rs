@@ -136,21 +136,23 @@ pub struct Peek<'a> {
     #[serde(default)]
     pub ok: Option<bool>,
     #[serde(default)]
-    pub status: Option<u16>,
+    pub status: Option<u64>,
     #[serde(default)]
     pub latency_ms: Option<f64>,
-    #[serde(default)]
-    pub error: Option<ErrorClass>,
+    /// Names, not enums: a value a newer tool adds is drawn as "failed", not refused (and
+    /// mobius-export, which reads its summary from the same decoding, never drops a line).
+    #[serde(borrow, default)]
+    pub error: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     pub detail: Option<Cow<'a, str>>,
     #[serde(default)]
     pub error_rate: Option<f64>,
     #[serde(default)]
     pub p95_ms: Option<f64>,
-    #[serde(default)]
-    pub decision: Option<Decision>,
-    #[serde(default)]
-    pub rule: Option<Rule>,
+    #[serde(borrow, default)]
+    pub decision: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub rule: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     pub reason: Option<Cow<'a, str>>,
     #[serde(default)]
@@ -162,6 +164,37 @@ pub struct Peek<'a> {
     pub action: Option<Cow<'a, str>>,
     #[serde(default)]
     pub duration_ms: Option<u64>,
+}
+
+impl Peek<'_> {
+    pub fn status(&self) -> Option<u16> {
+        self.status.and_then(|s| u16::try_from(s).ok())
+    }
+
+    pub fn error_class(&self) -> Option<ErrorClass> {
+        let e = self.error.as_deref()?;
+        serde_json::from_value(serde_json::Value::String(e.to_owned())).ok()
+    }
+
+    pub fn decision(&self) -> Option<Decision> {
+        match self.decision.as_deref()? {
+            "continue" => Some(Decision::Continue),
+            "pass" => Some(Decision::Pass),
+            "rollback" => Some(Decision::Rollback),
+            "inconclusive" => Some(Decision::Inconclusive),
+            _ => None,
+        }
+    }
+
+    pub fn rule(&self) -> Option<Rule> {
+        match self.rule.as_deref()? {
+            "consecutive_failures" => Some(Rule::ConsecutiveFailures),
+            "success_rate" => Some(Rule::SuccessRate),
+            "p95_latency" => Some(Rule::P95Latency),
+            "error_rate" => Some(Rule::ErrorRate),
+            _ => None,
+        }
+    }
 }
 
 /// Min and max of the values seen, `None` when there were none.
@@ -385,7 +418,7 @@ impl TargetRun {
             self.error_rate.add(e);
         }
         if !ok {
-            let class = Class::of(p.error, p.status);
+            let class = Class::of(p.error_class(), p.status());
             b.failures[class.index()] += 1;
             self.class_totals[class.index()] += 1;
             self.failed += 1;
@@ -394,7 +427,7 @@ impl TargetRun {
                     check,
                     ts: cap(ts, 40),
                     class,
-                    status: p.status,
+                    status: p.status(),
                     latency_ms: latency,
                     detail: cap(p.detail.as_deref().unwrap_or(""), TEXT_CAP),
                 });
@@ -469,7 +502,7 @@ impl Run {
                 }
             }
             Some("verdict") => {
-                let (Some(target), Some(decision)) = (p.target.as_deref(), p.decision) else {
+                let (Some(target), Some(decision)) = (p.target.as_deref(), p.decision()) else {
                     return Err("a verdict needs target and decision".to_owned());
                 };
                 self.verdict(p, target, decision);
@@ -515,13 +548,13 @@ impl Run {
         let reason = cap(p.reason.as_deref().unwrap_or(""), REASON_CAP);
         let ts = cap(p.ts.as_deref().unwrap_or(""), 40);
         if decision == Decision::Rollback {
-            self.thresholds_from(p.rule, &reason);
+            self.thresholds_from(p.rule(), &reason);
         }
         if target == "*" {
             if decision != Decision::Continue {
                 self.overall = Some(OverallVerdict {
                     decision,
-                    rule: p.rule,
+                    rule: p.rule(),
                     reason,
                     ts,
                     checks: p.checks.unwrap_or(0),
@@ -538,7 +571,7 @@ impl Run {
                 t.fired = Some(Fired {
                     check: p.checks.unwrap_or(t.checks).min(t.checks.max(1)),
                     ts,
-                    rule: p.rule,
+                    rule: p.rule(),
                     reason,
                 });
             }
