@@ -72,8 +72,11 @@ impl Host {
         let Ok(entries) = std::fs::read_dir(&dir) else {
             return Vec::new();
         };
+        // The logs only: each has its report (.html) beside it.
         entries
-            .flat_map(|e| records(&std::fs::read(e.unwrap().path()).unwrap()))
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+            .flat_map(|p| records(&std::fs::read(p).unwrap()))
             .collect()
     }
 }

@@ -9,10 +9,12 @@ use mobius_core::records::{Decision, Record, Rule};
 use mobius_tests::{bin, http_status, records, script_cmd, stderr_of, temp_root, Demo};
 use std::process::{Command, Stdio};
 
+/// The one monitoring log of the run (its report, `.html`, sits beside it).
 fn monitor_log(root: &std::path::Path) -> std::path::PathBuf {
     let logs: Vec<_> = std::fs::read_dir(root.join("monitor_logs"))
         .unwrap()
         .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
         .collect();
     assert_eq!(logs.len(), 1, "{logs:?}");
     logs[0].clone()
@@ -28,12 +30,9 @@ fn final_verdict(recs: &[Record]) -> mobius_core::records::Verdict {
         .expect("an overall verdict")
 }
 
-#[test]
-fn healthy_demo_passes() {
-    let root = temp_root();
-    let demo = Demo::start(root.path(), "staging");
-    demo.point_config_at_me(root.path(), "staging");
-    let out = script_cmd("monitor.sh", root.path())
+/// monitor.sh over staging for 1 s, every 100 ms.
+fn short_run(root: &std::path::Path) -> std::process::Output {
+    script_cmd("monitor.sh", root)
         .args([
             "--env",
             "staging",
@@ -43,7 +42,15 @@ fn healthy_demo_passes() {
             "100ms",
         ])
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+#[test]
+fn healthy_demo_passes() {
+    let root = temp_root();
+    let demo = Demo::start(root.path(), "staging");
+    demo.point_config_at_me(root.path(), "staging");
+    let out = short_run(root.path());
     assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
     let v = final_verdict(&records(&out.stdout));
     assert_eq!(v.decision, Decision::Pass, "{v:?}");
@@ -200,4 +207,61 @@ fn auto_rollback_starts_right_after_the_verdict_at_a_long_interval() {
     assert!(at("rollback", "started") <= at("rollback", "success"));
     // The restart command given to monitor.sh ran once, after the swap.
     assert_eq!(std::fs::read_to_string(&restarts).unwrap(), "restarted\n");
+
+    // The rollback's record is in the log, and the report beside the log draws the run:
+    // the rule that fired, its reason, and where the rollback finished.
+    let rolled: Vec<_> = logged
+        .iter()
+        .filter_map(|r| match r {
+            Record::Rollback(rb) => Some(rb.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(rolled.len(), 1, "{rolled:?}");
+    assert_eq!(rolled[0].outcome, "success");
+    let log_path = monitor_log(root.path());
+    let html_path = log_path.with_extension("html");
+    let html = std::fs::read_to_string(&html_path)
+        .unwrap_or_else(|e| panic!("no report at {}: {e}", html_path.display()));
+    assert!(html.starts_with("<!DOCTYPE html>"), "{html:.200}");
+    assert!(html.contains("Verdict: ROLLBACK"), "{html:.2000}");
+    assert!(html.contains("rollback: consecutive_failures at check 3"));
+    assert!(html.contains("rollback finished: success"));
+    assert!(html.contains("P95 threshold 5000 ms"));
+    assert!(stderr_of(&out).contains(&format!("report: {}", html_path.display())));
+}
+
+#[test]
+fn a_report_that_cannot_be_written_is_one_warning_and_the_verdict_stands() {
+    let root = temp_root();
+    let demo = Demo::start(root.path(), "staging");
+    demo.point_config_at_me(root.path(), "staging");
+    // A directory already stands at every name the report of a run started in the next
+    // seconds could take (monitor.sh stamps the log to the second), so it cannot be written.
+    let logs = root.path().join("monitor_logs");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    for s in now - 1..now + 20 {
+        let stamp = Command::new("date")
+            .args(["-u", "-d", &format!("@{s}"), "+%Y%m%dT%H%M%S"])
+            .output()
+            .unwrap();
+        let stamp = String::from_utf8(stamp.stdout).unwrap();
+        std::fs::create_dir_all(logs.join(format!("staging_{}.html", stamp.trim()))).unwrap();
+    }
+    let out = short_run(root.path());
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert_eq!(
+        final_verdict(&records(&out.stdout)).decision,
+        Decision::Pass
+    );
+    let warnings: Vec<_> = err
+        .lines()
+        .filter(|l| l.contains("warning: no report drawn"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{err}");
+    assert!(warnings[0].contains("directory"), "{err}");
 }

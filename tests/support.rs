@@ -68,7 +68,7 @@ pub fn script(name: &str) -> PathBuf {
 }
 
 /// Every tool the workspace builds.
-pub const TOOLS: [&str; 10] = [
+pub const TOOLS: [&str; 11] = [
     "mobius-backup",
     "mobius-verify",
     "mobius-probe",
@@ -79,6 +79,7 @@ pub const TOOLS: [&str; 10] = [
     "mobius-export",
     "mobius-history",
     "mobius-notify",
+    "mobius-report",
 ];
 
 /// Makes sure every binary the scripts look for exists before they run.

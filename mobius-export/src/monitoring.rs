@@ -10,8 +10,8 @@
 
 use crate::csvsafe::{num, CsvOut};
 use mobius_judge::window::Window;
-use serde::Deserialize;
-use std::borrow::Cow;
+// The fields of a line, decoded once for the summary and for mobius-report's page.
+use mobius_report::model::Peek;
 use std::collections::HashMap;
 use std::io::{self, Write};
 
@@ -40,27 +40,6 @@ pub const HEADER: &[&str] = &[
     "unreadable_lines",
 ];
 
-/// The fields of a sample or verdict line the summary needs; the rest is skipped.
-#[derive(Deserialize)]
-struct Peek<'a> {
-    #[serde(rename = "type", borrow, default)]
-    kind: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    ts: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    target: Option<Cow<'a, str>>,
-    #[serde(default)]
-    ok: Option<bool>,
-    #[serde(default)]
-    latency_ms: Option<f64>,
-    #[serde(borrow, default)]
-    decision: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    rule: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    reason: Option<Cow<'a, str>>,
-}
-
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct FinalVerdict {
     pub decision: String,
@@ -87,6 +66,8 @@ pub struct RunSummary {
     pub verdict: Option<FinalVerdict>,
     targets: HashMap<String, TargetState>,
     extra_targets: u64,
+    /// The run drawn by mobius-report as the log streams past (bundled beside the log).
+    pub report: mobius_report::Lenient,
 }
 
 impl RunSummary {
@@ -103,6 +84,7 @@ impl RunSummary {
             verdict: None,
             targets: HashMap::new(),
             extra_targets: 0,
+            report: mobius_report::Lenient::new(),
         }
     }
 
@@ -116,6 +98,7 @@ impl RunSummary {
             self.unreadable += 1;
             return;
         };
+        self.report.record(&p);
         match p.kind.as_deref() {
             Some("sample") => self.sample(&p),
             Some("verdict") => self.verdict(&p),

@@ -522,10 +522,29 @@ fn full_export_tells_the_rollback_story_without_secrets() {
     assert_eq!(
         files
             .iter()
-            .filter(|f| f.starts_with("monitor_logs/"))
+            .filter(|f| f.starts_with("monitor_logs/") && f.ends_with(".jsonl"))
             .count(),
         2,
         "the 45-day-old and the staging logs stay out: {files:?}"
+    );
+    // Each bundled log has its report beside it, drawn with the verdict of the log.
+    for log in [&fx.rollback_log, &fx.pass_log] {
+        let html = format!("monitor_logs/{}", log.replace(".jsonl", ".html"));
+        assert!(files.contains(&html), "{html} in {files:?}");
+    }
+    let report = fs::read_to_string(
+        dir.join("monitor_logs")
+            .join(fx.rollback_log.replace(".jsonl", ".html")),
+    )
+    .unwrap();
+    assert!(report.contains("Verdict: ROLLBACK"), "{report:.3000}");
+    assert_eq!(
+        files
+            .iter()
+            .filter(|f| f.starts_with("monitor_logs/"))
+            .count(),
+        4,
+        "{files:?}"
     );
 
     // Canaries: nowhere in the whole bundle, and the zip's own bytes.

@@ -175,7 +175,8 @@ fn parse_interval(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
-fn parse_fraction(s: &str) -> Result<f64, String> {
+/// A rate given as 0.70 or 70%, for the threshold flags (mobius-report reads them alike).
+pub fn parse_fraction(s: &str) -> Result<f64, String> {
     let (num, scale) = match s.strip_suffix('%') {
         Some(p) => (p, 100.0),
         None => (s, 1.0),
@@ -191,7 +192,8 @@ fn parse_fraction(s: &str) -> Result<f64, String> {
     Ok(v)
 }
 
-fn parse_ms(s: &str) -> Result<f64, String> {
+/// A number of milliseconds >= 0, for --p95-ms.
+pub fn parse_ms(s: &str) -> Result<f64, String> {
     match s.trim().parse::<f64>() {
         Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
         _ => Err(format!("{s:?} is not a number of milliseconds >= 0")),

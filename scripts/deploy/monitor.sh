@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # T+60 monitoring: mobius-probe (into a FIFO) | tee monitor_logs/<env>_<stamp>.jsonl | mobius-judge
-# --follow; the probe is stopped the moment the judge decides.
+# --follow; the probe is stopped the moment the judge decides. At the end mobius-report draws
+# the log as monitor_logs/<env>_<stamp>.html (a failure there is one warning, nothing more).
 # The judge decides; with --auto-rollback a rollback verdict runs rollback_dhash.sh on the
 # given backup. Exit codes are the judge's: 0 pass, 1 rollback, 5 inconclusive (2/3/4 errors).
 set -euo pipefail
@@ -16,7 +17,8 @@ Usage: monitor.sh --env ENV [--duration 60m] [--interval 10s] [--timeout 5s]
                   [--root DIR] [--dry-run] [--verbose] [--help]
 
 Watches ENV's health (targets from config/ENV/app.json, or --url) for --duration,
-saving every sample and verdict to monitor_logs/ENV_<stamp>.jsonl, and applies the
+saving every sample and verdict to monitor_logs/ENV_<stamp>.jsonl (drawn at the end by
+mobius-report as monitor_logs/ENV_<stamp>.html), and applies the
 rollback rules (3 consecutive failures, success rate < 70% after 5 checks, P95 > 5000 ms
 at 5 consecutive checks, error rate > 5% at 5 consecutive checks; the threshold flags,
 passed to mobius-judge unchanged, set other values: see mobius-judge --help). The verdict is
@@ -77,6 +79,8 @@ fi
 
 probe="$(mobius_bin mobius-probe)"
 judge="$(mobius_bin mobius-judge)"
+# The report is a view of the log: without it, monitoring goes on (and says so once).
+report="$(mobius_bin mobius-report 2>/dev/null)" || report=""
 rollback_script="$MOBIUS_DEPLOY_DIR/rollback_dhash.sh"
 verbose_flags=()
 if [[ "$MOBIUS_VERBOSE" == 1 ]]; then verbose_flags+=(--verbose); fi
@@ -93,6 +97,7 @@ fi
 stamp="$(date -u +%Y%m%dT%H%M%S)"
 log_dir="$root/monitor_logs"
 log_file="$log_dir/${env}_${stamp}.jsonl"
+report_file="${log_file%.jsonl}.html"
 
 if [[ "$MOBIUS_DRY_RUN" == 1 ]]; then
   log "dry run: would monitor $env for $duration every $interval (timeout $timeout)"
@@ -108,6 +113,7 @@ if [[ "$MOBIUS_DRY_RUN" == 1 ]]; then
     for ((i = 0; i < ${#rollback_args[@]}; i += 2)); do given+=" ${rollback_args[i]} ..."; done
     log "dry run: on a rollback verdict: $rollback_script --backup $backup --env $env$given"
   fi
+  log "dry run: then: mobius-report $log_file -o $report_file"
   exit 0
 fi
 
@@ -121,9 +127,26 @@ log "monitoring $env for $duration every $interval; log: $log_file"
 # verdicts after it; both tees end as soon as their input does.
 work="$(mktemp -d "${TMPDIR:-/tmp}/mobius-monitor.XXXXXX")"
 probe_pid=""
+# The report of the run, on every way out once the log exists (a failed auto-rollback
+# included). It never changes the exit code: its failure is one warning line.
+# shellcheck disable=SC2317 # run by the EXIT trap (cleanup)
+write_report() {
+  local err
+  [[ -s "$log_file" ]] || return 0
+  if [[ -z "$report" ]]; then
+    log "warning: mobius-report not found; no report drawn (mobius-report $log_file -o $report_file)"
+    return 0
+  fi
+  if err="$("$report" --quiet "$log_file" -o "$report_file" 2>&1 >/dev/null)"; then
+    log "report: $report_file"
+  else
+    log "warning: no report drawn: ${err//$'\n'/ }"
+  fi
+}
 # shellcheck disable=SC2317 # run by the EXIT trap
 cleanup() {
   if [[ -n "$probe_pid" ]]; then kill -TERM "$probe_pid" 2>/dev/null || true; fi
+  write_report || true
   rm -rf -- "$work"
 }
 trap cleanup EXIT
@@ -167,8 +190,10 @@ case "$judge_rc" in
       rollback_flags=(${rollback_args[@]+"${rollback_args[@]}"})
       if [[ "$MOBIUS_VERBOSE" == 1 ]]; then rollback_flags+=(--verbose); fi
       # One rollback, one notification: this script sends it, with the verdict's context.
+      # Its record goes into the log too, so the report marks where the rollback finished
+      # (pipefail: the rollback's exit status decides, not tee's).
       if MOBIUS_NOTIFY_SUPPRESS=1 "$rollback_script" --backup "$backup" --env "$env" \
-        ${rollback_flags[@]+"${rollback_flags[@]}"}; then
+        ${rollback_flags[@]+"${rollback_flags[@]}"} | tee -a "$log_file"; then
         log "auto-rollback finished: $env restored from $backup and healthy"
         notify "$env" rolled_back --var "reason=monitoring verdict: rollback (log: $log_file)"
       else

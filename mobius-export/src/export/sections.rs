@@ -227,6 +227,14 @@ pub(super) fn export_monitoring(
         bundle.add(&entry, log.size, |w| {
             copy_lines(&log.path, w, true, |line| summary.line(line)).map(|_| ())
         })?;
+        // The log's report beside it (mobius-report's page; none for a log without samples).
+        if let Some(html) = summary.report.finish_html(&log.name) {
+            let stem = log.name.strip_suffix(".jsonl").unwrap_or(&log.name);
+            let name = format!("monitor_logs/{stem}.html");
+            bundle.add(&name, html.len() as u64, |w| {
+                w.write_all(html.as_bytes()).map_err(werr(&name))
+            })?;
+        }
         runs.push(summary);
     }
     bundle.add("monitoring.csv", 0, |w| {
