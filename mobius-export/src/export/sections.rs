@@ -3,40 +3,59 @@
 
 use super::*;
 
-/// Streams `src` line by line into `w`, redacting each line; `each` sees the original line.
-/// Non-UTF-8 bytes are replaced (U+FFFD): the bundle is text.
-pub(super) fn copy_lines(
+/// Adds `src` to the bundle as `entry`, line by line and redacted; `each` sees each original
+/// line. JSON lines are redacted one by one by the bundle (in a zip, on the compression
+/// workers, in parallel); other text here, since a secret may span lines (a PEM key).
+pub(super) fn add_redacted_lines(
+    bundle: &mut Bundle,
+    entry: &str,
+    size: u64,
+    src: &Path,
+    json_lines: bool,
+    each: impl FnMut(&str),
+) -> Result<(), Error> {
+    if json_lines {
+        bundle.add_lines(entry, size, redact_json_line, |w| {
+            copy_lines(src, w, None, each)
+        })?;
+    } else {
+        let mut lines = LineRedactor::default();
+        bundle.add(entry, size, |w| copy_lines(src, w, Some(&mut lines), each))?;
+    }
+    Ok(())
+}
+
+/// Streams `src` line by line into `w`, redacted by `lines` (or as they are, for the bundle
+/// to redact); `each` sees the original line. Non-UTF-8 bytes are replaced (U+FFFD): the
+/// bundle is text.
+fn copy_lines(
     src: &Path,
     w: &mut dyn Write,
-    json_lines: bool,
+    mut lines: Option<&mut LineRedactor>,
     mut each: impl FnMut(&str),
-) -> Result<u64, Error> {
+) -> Result<(), Error> {
     let file = fsafe::open_input(src, fsafe::Kind::Lines).map_err(|e| Error::io("open", src, e))?;
     let mut r = BufReader::with_capacity(256 * 1024, file);
     let mut buf = Vec::with_capacity(1024);
-    let mut n = 0u64;
-    // Secrets spanning lines (a PEM key, an XML element) need the previous lines' state.
-    let mut lines = LineRedactor::default();
     loop {
         buf.clear();
         let got = fsafe::read_line_limited(&mut r, &mut buf, fsafe::LINE_LIMIT)
             .map_err(|e| Error::io("read", src, e))?;
         if got == 0 {
-            return Ok(n);
+            return Ok(());
         }
-        n += 1;
         let terminated = buf.last() == Some(&b'\n');
         let body = if terminated {
             &buf[..buf.len() - 1]
         } else {
             &buf[..]
         };
-        let text = String::from_utf8_lossy(body);
+        let text = mobius_core::text::lossy(body);
         each(&text);
-        let red = if json_lines {
-            redact_json_line(&text)
-        } else {
-            lines.line(&text)
+        // Secrets spanning lines (a PEM key, an XML element) need the previous lines' state.
+        let red = match lines.as_deref_mut() {
+            Some(lines) => lines.line(&text),
+            None => std::borrow::Cow::Borrowed(&*text),
         };
         let res = w.write_all(red.as_bytes()).and_then(|()| {
             if terminated {
@@ -224,8 +243,8 @@ pub(super) fn export_monitoring(
         reporter.detail(format!("monitor_logs/{} ({} bytes)", log.name, log.size));
         let mut summary = RunSummary::new(log.name.clone());
         let entry = format!("monitor_logs/{}", log.name);
-        bundle.add(&entry, log.size, |w| {
-            copy_lines(&log.path, w, true, |line| summary.line(line)).map(|_| ())
+        add_redacted_lines(bundle, &entry, log.size, &log.path, true, |line| {
+            summary.line(line)
         })?;
         runs.push(summary);
     }
@@ -253,15 +272,12 @@ pub(super) fn export_smoke(bundle: &mut Bundle, runs: &[SmokeRun]) -> Result<(),
             let entry = format!("premerge_artifacts/{}/{file}", run.name);
             let size = fs::metadata(path).map(|m| m.len()).unwrap_or(0);
             let is_jsonl = *kind == "jsonl";
-            bundle.add(&entry, size, |w| {
-                copy_lines(path, w, is_jsonl, |line| {
-                    if is_jsonl && line.contains("\"smoke_summary\"") {
-                        if let Ok(v) = serde_json::from_str::<Value>(line) {
-                            summary = Some(v);
-                        }
+            add_redacted_lines(bundle, &entry, size, path, is_jsonl, |line| {
+                if is_jsonl && line.contains("\"smoke_summary\"") {
+                    if let Ok(v) = serde_json::from_str::<Value>(line) {
+                        summary = Some(v);
                     }
-                })
-                .map(|_| ())
+                }
             })?;
             if is_jsonl {
                 jsonl = entry;
