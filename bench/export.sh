@@ -79,7 +79,10 @@ tsv="$out/export.tsv"
 bench_alternate "$tsv" "$runs" "$prepare" \
   mobius-export "$export_cmd" 'gzip -c' "$gzip_cmd" 'zip -r' "$zip_cmd"
 
-# The last round's outputs are still there: the bundle must be a valid zip.
+# One more export, untimed, to check the bundle (unzip -t) and to compare sizes.
+if ! bash -c "$prepare && $export_cmd && $gzip_cmd && $zip_cmd"; then
+  die 1 "the check run failed"
+fi
 bundle=("$out"/bundles/*.zip)
 unzip -tq "${bundle[0]}" >/dev/null || die 1 "the bundle does not pass unzip -t: ${bundle[0]}"
 bench_summary "$tsv" mobius-export 'gzip -c' 0.67

@@ -10,8 +10,12 @@
 //! transform its chunk first ([`LineMap`]: the export's per-line redaction), since nothing
 //! of the previous chunk's output is needed.
 //!
+//! The stream's CRC-32 and SHA-256 (of the transformed text) are computed in order on a
+//! thread of their own, which takes them off the writer's thread (it has the caller's work
+//! to do too: for the export, reading and summarizing every line).
+//!
 //! Memory is bounded whatever the stream's length: at most `2 x workers + 1` chunks are in
-//! flight; the writer waits for the oldest before it hands out another.
+//! flight, and 2 more wait for the hasher; the writer waits before it hands out another.
 
 use flate2::{Compress, Compression, FlushCompress, Status};
 use sha2::{Digest, Sha256};
@@ -157,9 +161,37 @@ struct Job {
 /// A compressed chunk: the (transformed) text, for the stream's hashes, and its deflate bytes.
 type Done = (u64, io::Result<(Vec<u8>, Vec<u8>)>);
 
+/// A stream's CRC-32, SHA-256 and length.
+type Sums = (u32, [u8; 32], u64);
+
+enum Hash {
+    /// A new stream: forget the last one (which may have been abandoned half-way).
+    Start,
+    Data(Vec<u8>),
+    End(mpsc::Sender<Sums>),
+}
+
+fn hasher(rx: &mpsc::Receiver<Hash>) {
+    let (mut crc, mut sha, mut size) = (crc32fast::Hasher::new(), Sha256::new(), 0u64);
+    for msg in rx {
+        match msg {
+            Hash::Start => (crc, sha, size) = (crc32fast::Hasher::new(), Sha256::new(), 0),
+            Hash::Data(text) => {
+                crc.update(&text);
+                sha.update(&text);
+                size += text.len() as u64;
+            }
+            Hash::End(reply) => {
+                let _ = reply.send((crc.clone().finalize(), sha.clone().finalize().into(), size));
+            }
+        }
+    }
+}
+
 /// Worker threads that compress chunks of streams; one pool serves one stream at a time.
 pub struct DeflatePool {
     jobs: Option<mpsc::Sender<Job>>,
+    hash: Option<mpsc::SyncSender<Hash>>,
     done: mpsc::Receiver<Done>,
     workers: Vec<JoinHandle<()>>,
     max_in_flight: usize,
@@ -175,14 +207,17 @@ impl DeflatePool {
         let (jobs_tx, jobs_rx) = mpsc::channel::<Job>();
         let (done_tx, done) = mpsc::channel::<Done>();
         let jobs_rx = Arc::new(Mutex::new(jobs_rx));
-        let handles = (0..workers)
+        let mut handles: Vec<JoinHandle<()>> = (0..workers)
             .map(|_| {
                 let (rx, tx) = (Arc::clone(&jobs_rx), done_tx.clone());
                 std::thread::spawn(move || worker(level, &rx, &tx))
             })
             .collect();
+        let (hash_tx, hash_rx) = mpsc::sync_channel::<Hash>(2);
+        handles.push(std::thread::spawn(move || hasher(&hash_rx)));
         DeflatePool {
             jobs: Some(jobs_tx),
+            hash: Some(hash_tx),
             done,
             workers: handles,
             max_in_flight: 2 * workers + 1,
@@ -201,6 +236,10 @@ impl DeflatePool {
     /// chunks are then cut at line ends only.
     pub fn stream<W: Write>(&mut self, out: W, map: Option<LineMap>) -> Stream<'_, W> {
         let first = self.next_seq;
+        if let Some(h) = &self.hash {
+            // A hasher that stopped is reported when the stream sends it data.
+            let _ = h.send(Hash::Start);
+        }
         Stream {
             pool: self,
             out,
@@ -208,9 +247,6 @@ impl DeflatePool {
             buf: Vec::with_capacity(CHUNK + 4096),
             next_write: first,
             pending: BTreeMap::new(),
-            crc: crc32fast::Hasher::new(),
-            sha: Sha256::new(),
-            size: 0,
             compressed: 0,
         }
     }
@@ -219,6 +255,7 @@ impl DeflatePool {
 impl Drop for DeflatePool {
     fn drop(&mut self) {
         drop(self.jobs.take());
+        drop(self.hash.take());
         for w in self.workers.drain(..) {
             let _ = w.join();
         }
@@ -280,9 +317,6 @@ pub struct Stream<'p, W: Write> {
     buf: Vec<u8>,
     next_write: u64,
     pending: BTreeMap<u64, (Vec<u8>, Vec<u8>)>,
-    crc: crc32fast::Hasher,
-    sha: Sha256,
-    size: u64,
     compressed: u64,
 }
 
@@ -338,12 +372,19 @@ impl<W: Write> Stream<'_, W> {
             self.pending.insert(seq, r);
         };
         self.next_write += 1;
-        self.crc.update(&text);
-        self.sha.update(&text);
-        self.size += text.len() as u64;
+        self.hash(Hash::Data(text))?;
         self.out.write_all(&z)?;
         self.compressed += z.len() as u64;
         Ok(())
+    }
+
+    fn hash(&mut self, msg: Hash) -> io::Result<()> {
+        let sent = self.pool.hash.as_ref().is_some_and(|h| h.send(msg).is_ok());
+        if sent {
+            Ok(())
+        } else {
+            Err(io::Error::other("the hashing thread stopped"))
+        }
     }
 
     /// Ends the stream: the last chunk, every chunk written, and the totals.
@@ -354,10 +395,15 @@ impl<W: Write> Stream<'_, W> {
             self.write_next()?;
         }
         self.out.flush()?;
+        let (tx, rx) = mpsc::channel();
+        self.hash(Hash::End(tx))?;
+        let (crc, sha256, size) = rx
+            .recv()
+            .map_err(|_| io::Error::other("the hashing thread stopped"))?;
         Ok(StreamSum {
-            crc: self.crc.clone().finalize(),
-            sha256: self.sha.clone().finalize().into(),
-            size: self.size,
+            crc,
+            sha256,
+            size,
             compressed: self.compressed,
         })
     }

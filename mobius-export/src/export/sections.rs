@@ -12,7 +12,7 @@ pub(super) fn add_redacted_lines(
     size: u64,
     src: &Path,
     json_lines: bool,
-    each: impl FnMut(&str),
+    each: impl FnMut(&str) + Send,
 ) -> Result<(), Error> {
     if json_lines {
         bundle.add_lines(entry, size, redact_json_line, |w| {
@@ -25,23 +25,57 @@ pub(super) fn add_redacted_lines(
     Ok(())
 }
 
+/// Lines handed to `each` at a time.
+const EACH_BATCH: usize = 256 * 1024;
+
 /// Streams `src` line by line into `w`, redacted by `lines` (or as they are, for the bundle
-/// to redact); `each` sees the original line. Non-UTF-8 bytes are replaced (U+FFFD): the
-/// bundle is text.
+/// to redact); `each` sees the original lines, in order, on a thread of its own: summarizing
+/// a monitoring log (parsing every sample) costs as much as reading, redacting and
+/// compressing it, and would otherwise hold up this thread, which feeds the compressors.
+/// Non-UTF-8 bytes are replaced (U+FFFD): the bundle is text.
 fn copy_lines(
     src: &Path,
     w: &mut dyn Write,
-    mut lines: Option<&mut LineRedactor>,
-    mut each: impl FnMut(&str),
+    lines: Option<&mut LineRedactor>,
+    mut each: impl FnMut(&str) + Send,
 ) -> Result<(), Error> {
     let file = fsafe::open_input(src, fsafe::Kind::Lines).map_err(|e| Error::io("open", src, e))?;
-    let mut r = BufReader::with_capacity(256 * 1024, file);
+    let r = BufReader::with_capacity(256 * 1024, file);
+    std::thread::scope(|s| {
+        // A few batches in flight: memory stays bounded however long the file is.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
+        s.spawn(move || {
+            for batch in rx {
+                let text = mobius_core::text::lossy(&batch);
+                for line in text.split_inclusive('\n') {
+                    each(line.strip_suffix('\n').unwrap_or(line));
+                }
+            }
+        });
+        copy_lines_to(src, r, w, lines, &tx)
+    })
+}
+
+/// The reading half of [`copy_lines`]: the text of the original lines goes to `each_tx` in
+/// batches, each line ending in `\n` but perhaps the last.
+fn copy_lines_to(
+    src: &Path,
+    mut r: BufReader<std::fs::File>,
+    w: &mut dyn Write,
+    mut lines: Option<&mut LineRedactor>,
+    each_tx: &std::sync::mpsc::SyncSender<Vec<u8>>,
+) -> Result<(), Error> {
     let mut buf = Vec::with_capacity(1024);
+    let mut batch = Vec::with_capacity(EACH_BATCH + 4096);
+    let gone = || Error::Internal("the line summary stopped");
     loop {
         buf.clear();
         let got = fsafe::read_line_limited(&mut r, &mut buf, fsafe::LINE_LIMIT)
             .map_err(|e| Error::io("read", src, e))?;
         if got == 0 {
+            if !batch.is_empty() {
+                each_tx.send(batch).map_err(|_| gone())?;
+            }
             return Ok(());
         }
         let terminated = buf.last() == Some(&b'\n');
@@ -51,7 +85,10 @@ fn copy_lines(
             &buf[..]
         };
         let text = mobius_core::text::lossy(body);
-        each(&text);
+        batch.extend_from_slice(text.as_bytes());
+        if terminated {
+            batch.push(b'\n');
+        }
         // Secrets spanning lines (a PEM key, an XML element) need the previous lines' state.
         let red = match lines.as_deref_mut() {
             Some(lines) => lines.line(&text),
@@ -65,6 +102,10 @@ fn copy_lines(
             }
         });
         res.map_err(|e| Error::io("write the bundle entry for", src, e))?;
+        if batch.len() >= EACH_BATCH {
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(EACH_BATCH + 4096));
+            each_tx.send(full).map_err(|_| gone())?;
+        }
     }
 }
 
