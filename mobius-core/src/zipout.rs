@@ -346,15 +346,20 @@ fn needs(local_zip64: bool, offset: u64) -> u16 {
     }
 }
 
-fn local_header(b: &mut Vec<u8>, h: &Head<'_>, zip64: bool, offset: u64) {
-    put32(b, SIG_LOCAL);
-    put16(b, needs(zip64, offset));
+/// Flags, method, MS-DOS time and date, CRC: the run both headers share.
+fn put_common(b: &mut Vec<u8>, h: &Head<'_>) {
     put16(b, h.flags());
     put16(b, h.method);
     let (dos_date, dos_time) = h.dos();
     put16(b, dos_time);
     put16(b, dos_date);
     put32(b, h.crc);
+}
+
+fn local_header(b: &mut Vec<u8>, h: &Head<'_>, zip64: bool, offset: u64) {
+    put32(b, SIG_LOCAL);
+    put16(b, needs(zip64, offset));
+    put_common(b, h);
     if zip64 {
         put32(b, u32::MAX);
         put32(b, u32::MAX);
@@ -389,12 +394,7 @@ fn central_header(b: &mut Vec<u8>, h: &Head<'_>, local_zip64: bool, offset: u64)
     put32(b, SIG_CENTRAL);
     put16(b, MADE_BY);
     put16(b, needs(local_zip64, offset));
-    put16(b, h.flags());
-    put16(b, h.method);
-    let (dos_date, dos_time) = h.dos();
-    put16(b, dos_time);
-    put16(b, dos_date);
-    put32(b, h.crc);
+    put_common(b, h);
     put32(b, clamp32(h.compressed));
     put32(b, clamp32(h.size));
     put16(b, name_len(h.name));
@@ -426,7 +426,7 @@ pub fn dos_time(secs: Option<u64>) -> (u16, u16) {
     let Some(secs) = secs else {
         return DEFAULT;
     };
-    let (y, m, d) = civil_from_days(secs / 86_400);
+    let (y, m, d) = crate::time::civil_from_days(secs / 86_400);
     if !(1980..=2107).contains(&y) {
         return DEFAULT;
     }
@@ -441,21 +441,6 @@ pub fn dos_time(secs: Option<u64>) -> (u16, u16) {
 pub fn unix_secs(t: Option<std::time::SystemTime>) -> Option<u64> {
     t.and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
         .map(|d| d.as_secs())
-}
-
-/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar
-/// (H. Hinnant's `civil_from_days`, for non-negative day counts).
-fn civil_from_days(days: u64) -> (u64, u8, u8) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u8;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
-    let y = yoe + era * 400 + u64::from(m <= 2);
-    (y, m, d)
 }
 
 /// Entry names are checked by the walk to be far shorter than 64 KiB (a path component is
@@ -530,14 +515,6 @@ mod tests {
             0,
             "the spill file is removed"
         );
-    }
-
-    #[test]
-    fn civil_dates() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
-        // 2026-11-26
-        assert_eq!(civil_from_days(20_783), (2026, 11, 26));
     }
 
     #[test]
