@@ -136,8 +136,12 @@ pub fn may_need_redaction(text: &str) -> bool {
         if words == ALWAYS {
             return true;
         }
+        // Every word has at least 3 letters: none starts at the last byte.
+        let Some(&next) = b.get(i + 1) else {
+            return false;
+        };
         let rest = &b[i..];
-        let mut m = words;
+        let mut m = words & TRIGGER_SECONDS[usize::from(next)];
         while m != 0 {
             let w = TRIGGER_WORDS[m.trailing_zeros() as usize];
             if rest.len() >= w.len() && rest[..w.len()].eq_ignore_ascii_case(w) {
@@ -154,21 +158,29 @@ const ALWAYS: u32 = u32::MAX;
 
 /// For each byte, the trigger words (bit i: `TRIGGER_WORDS[i]`) that start with it in any
 /// case, or [`ALWAYS`].
-const TRIGGER_STARTS: [u32; 256] = trigger_starts();
+const TRIGGER_STARTS: [u32; 256] = {
+    let mut t = letter_masks(0);
+    t[b'@' as usize] = ALWAYS;
+    t[b'\\' as usize] = ALWAYS;
+    t[b'&' as usize] = ALWAYS;
+    t
+};
 
-const fn trigger_starts() -> [u32; 256] {
+/// The same for the second letter: with it, most candidates are dismissed by one AND.
+const TRIGGER_SECONDS: [u32; 256] = letter_masks(1);
+
+/// For each byte, the trigger words whose letter `at` it is, in any case.
+const fn letter_masks(at: usize) -> [u32; 256] {
     assert!(TRIGGER_WORDS.len() < 32);
     let mut t = [0u32; 256];
     let mut i = 0;
     while i < TRIGGER_WORDS.len() {
-        let first = TRIGGER_WORDS[i][0].to_ascii_lowercase();
-        t[first as usize] |= 1 << i;
-        t[first.to_ascii_uppercase() as usize] |= 1 << i;
+        assert!(TRIGGER_WORDS[i].len() >= 3);
+        let c = TRIGGER_WORDS[i][at].to_ascii_lowercase();
+        t[c as usize] |= 1 << i;
+        t[c.to_ascii_uppercase() as usize] |= 1 << i;
         i += 1;
     }
-    t[b'@' as usize] = ALWAYS;
-    t[b'\\' as usize] = ALWAYS;
-    t[b'&' as usize] = ALWAYS;
     t
 }
 
