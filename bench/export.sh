@@ -1,106 +1,106 @@
 #!/usr/bin/env bash
-# Benchmark of mobius-export (issue 6): a year of 10-second monitoring samples (about 3 M
-# lines in 12 monthly logs) exported, against `gzip -c` of the same input files (the floor
-# for "read everything once and write it compressed"), and the export's peak RSS.
-# Reports figures; asserts nothing (machines are noisy).
+# Benchmark of mobius-export (issue 14): a year of 10-second monitoring samples (about 3 M
+# lines in 12 monthly logs, ~640 MB) exported, against `gzip -c` of the same input files (the
+# floor for "read everything once and write it compressed", on one core) and `zip -r` of
+# them, in the same run, alternating. Target: the export at least 1.5x faster than gzip -c
+# (ratio export/gzip <= 0.67) with a peak RSS under 64 MB. Reports figures; asserts nothing
+# (machines are noisy).
 set -euo pipefail
+# shellcheck source=../scripts/lib/mobius.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib/mobius.sh"
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 usage() {
   cat <<'USAGE'
-Usage: bench/export.sh [--runs N] [--dir DIR] [--regen] [--dry-run] [--verbose] [--help]
+Usage: bench/export.sh [--runs N] [--dir DIR] [--regen] [--no-build] [--dry-run] [--verbose]
+                       [--help]
 
 Generates (once) a root in bench/work/export-root (or --dir) with 12 monthly monitor logs
-of 10-second samples for env "production" (bench/gen_export_root.py), then times with
-hyperfine (--runs, default 3):
+of 10-second samples for env "production" (bench/gen_export_root.py), builds the release
+binary, then runs --runs rounds (default 5) of three commands, the order rotated each
+round, each timed with its peak RSS (GNU time):
   mobius-export --env production --days 366   the whole export (zip, sidecar, history event)
-  gzip -c <the 12 logs> > out.gz                the floor
-and measures the export's peak RSS with /usr/bin/time -f %M.
+  gzip -c <the 12 logs> > logs.gz              one core's floor
+  zip -r -q peer.zip monitor_logs              what a shell script would do
+Prints the medians, export/gzip (target <= 0.67, i.e. 1.5x faster) and export/zip ratios,
+the speed-up within each round (steadier on a shared machine), and the bundle's size
+beside the peers'. Results: DIR.out/export.tsv.
 
-Targets (issue 6): export within 2x of gzip -c; peak RSS < 64 MB.
-
-  --runs N   hyperfine runs per command (default 3)
-  --dir DIR  the root to generate and export (default bench/work/export-root)
-  --regen    regenerate the root even if it exists
-  --env ENV  accepted for symmetry with the deploy scripts; the bench uses "production"
-  --dry-run  print the commands, run nothing
-  --verbose  print each command as it runs
-  --help     this text
+  --runs N    rounds (default 5)
+  --dir DIR   the root to generate and export (default bench/work/export-root)
+  --regen     regenerate the root even if it exists
+  --no-build  use the release binary already built
 USAGE
 }
 
-die() {
-  printf 'bench/export.sh: %s\n' "$*" >&2
-  exit 2
-}
+env="production" runs=5 dir="" regen=0 no_build=0
+mobius_flag --runs number runs
+mobius_flag --dir value dir
+mobius_flag --regen switch regen
+mobius_flag --no-build switch no_build
+mobius_parse "$@"
+check_env "$env"
+bench_positive "$runs"
+bench_require gzip zip unzip python3 /usr/bin/time
 
-runs=3 dir="" regen=0 dry_run=0 verbose=0
-while (($#)); do
-  case "$1" in
-    --runs) runs="${2:?--runs needs a number}"; shift 2 ;;
-    --dir) dir="${2:?--dir needs a directory}"; shift 2 ;;
-    --regen) regen=1; shift ;;
-    --env) shift 2 ;;
-    --dry-run) dry_run=1; shift ;;
-    --verbose) verbose=1; shift ;;
-    -h | --help) usage; exit 0 ;;
-    *) die "unknown option '$1' (see --help)" ;;
-  esac
-done
-[[ "$runs" =~ ^[1-9][0-9]*$ ]] || die "--runs takes a positive whole number, not '$runs'"
-
-repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-target="${CARGO_TARGET_DIR:-$repo/target}"
-export_bin="$target/release/mobius-export"
-dir="${dir:-$repo/bench/work/export-root}"
+dir="${dir:-$BENCH_WORK/export-root}"
 out="$dir.out"
-timer=/usr/bin/time
+bin="$BENCH_RELEASE/mobius-export"
 
-vsay() { if ((verbose)); then printf '+ %s\n' "$*" >&2; fi; }
+q() { printf '%q' "$1"; }
+export_cmd="$(q "$bin") --quiet --root $(q "$dir") --env $env --days 366 --out $(q "$out/bundles") > /dev/null"
+gzip_cmd="gzip -c $(q "$dir")/monitor_logs/${env}_*.jsonl > $(q "$out/logs.gz")"
+zip_cmd="cd $(q "$dir") && zip -r -q $(q "$out/peer.zip") monitor_logs"
+prepare="rm -rf $(q "$out/bundles") $(q "$out/logs.gz") $(q "$out/peer.zip") && mkdir -p $(q "$out/bundles")"
 
-if ((dry_run)); then
-  printf 'dry run: cargo build --release -p mobius-export\n'
-  printf 'dry run: python3 bench/gen_export_root.py %s production <now>\n' "$dir"
-  printf 'dry run: hyperfine --runs %s "%s --root %s --env production --days 366 --out %s" "gzip -c %s/monitor_logs/* > %s/logs.gz"\n' \
-    "$runs" "$export_bin" "$dir" "$out" "$dir" "$out"
-  printf 'dry run: %s -f %%M %s --root %s --env production --days 366 --out %s\n' "$timer" "$export_bin" "$dir" "$out"
+if [[ "$MOBIUS_DRY_RUN" == 1 ]]; then
+  log "dry run: would generate $dir unless present, build release mobius-export, and run $runs rounds of:"
+  log "dry run:   $export_cmd"
+  log "dry run:   $gzip_cmd"
+  log "dry run:   $zip_cmd"
   exit 0
 fi
-command -v hyperfine >/dev/null 2>&1 || die "hyperfine not found"
-[[ -x "$timer" ]] || die "$timer is needed for peak RSS (apt-get install time)"
 
-vsay "cargo build --release -p mobius-export"
-cargo build --release --quiet --manifest-path "$repo/Cargo.toml" -p mobius-export
-
+bench_build "$((1 - no_build))" mobius-export
 if ((regen)) || [[ ! -f "$dir.complete" ]]; then
   rm -rf "$dir" "$dir.complete"
-  vsay "python3 $repo/bench/gen_export_root.py $dir production $(date +%s)"
-  lines="$(python3 "$repo/bench/gen_export_root.py" "$dir" production "$(date +%s)")"
+  log "generating $dir (a year of samples; once)"
+  lines="$(python3 "$BENCH_DIR/gen_export_root.py" "$dir" "$env" "$(date +%s)")"
   printf '%s\n' "$lines" >"$dir.complete"
 fi
-lines="$(cat "$dir.complete")"
-logs=("$dir"/monitor_logs/production_*.jsonl)
+logs=("$dir"/monitor_logs/"${env}"_*.jsonl)
 bytes="$(cat "${logs[@]}" | wc -c)"
-printf 'input: %s lines, %s MB in %s monitor logs\n' "$lines" "$((bytes >> 20))" "${#logs[@]}"
-cat "${logs[@]}" >/dev/null # into the page cache for both tools
+log "input: $(cat "$dir.complete") lines, $((bytes >> 20)) MB in ${#logs[@]} monitor logs"
+cat "${logs[@]}" >/dev/null # into the page cache for every command
 
 mkdir -p "$out"
-json="$out/hyperfine.json"
-hyperfine --runs "$runs" --export-json "$json" \
-  --prepare "rm -rf '$out/bundles' '$out/logs.gz'; mkdir -p '$out/bundles'" \
-  -n mobius-export "'$export_bin' --quiet --root '$dir' --env production --days 366 --out '$out/bundles' > /dev/null" \
-  -n 'gzip -c' "gzip -c '$dir'/monitor_logs/production_*.jsonl > '$out/logs.gz'"
+tsv="$out/export.tsv"
+: >"$tsv"
+bench_alternate "$tsv" "$runs" "$prepare" \
+  mobius-export "$export_cmd" 'gzip -c' "$gzip_cmd" 'zip -r' "$zip_cmd"
 
-python3 - "$json" <<'PY'
-import json, sys
-r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
-e, g = r["mobius-export"]["mean"], r["gzip -c"]["mean"]
-print(f"mobius-export {e:.2f} s, gzip -c {g:.2f} s: ratio {e / g:.2f} (target <= 2.0)")
+# One more export, untimed, to check the bundle (unzip -t) and to compare sizes.
+if ! bash -c "$prepare && $export_cmd && $gzip_cmd && $zip_cmd"; then
+  die 1 "the check run failed"
+fi
+bundle=("$out"/bundles/*.zip)
+unzip -tq "${bundle[0]}" >/dev/null || die 1 "the bundle does not pass unzip -t: ${bundle[0]}"
+bench_summary "$tsv" mobius-export 'gzip -c' 0.67
+bench_summary "$tsv" mobius-export 'zip -r' 1.0 | tail -n 2
+# The machine is shared: a round's commands run back to back, so the ratio within each round
+# is steadier than the ratio of medians when other work comes and goes.
+python3 - "$tsv" <<'PY'
+import statistics, sys
+runs = {}
+for line in open(sys.argv[1]):
+    name, secs, _ = line.rstrip("\n").split("\t")
+    runs.setdefault(name, []).append(float(secs))
+e = runs["mobius-export"]
+for peer in ("gzip -c", "zip -r"):
+    r = [p / x for p, x in zip(runs[peer], e)]
+    print(f"{peer} / mobius-export per round: median {statistics.median(r):.2f}x faster "
+          f"(rounds: {' '.join(f'{x:.2f}' for x in r)})")
 PY
-
-rm -rf "$out/bundles"
-mkdir -p "$out/bundles"
-"$timer" -f %M -o "$out/rss.txt" "$export_bin" --quiet --root "$dir" --env production \
-  --days 366 --out "$out/bundles" >/dev/null
-rss_kb="$(tail -n1 "$out/rss.txt")"
-printf 'peak RSS of mobius-export: %s MB (target < 64 MB)\n' "$((rss_kb / 1024))"
-ls -l "$out/bundles" "$out/logs.gz" 2>/dev/null || true
+log "sizes: bundle $(stat -c %s "${bundle[0]}") bytes, gzip -c $(stat -c %s "$out/logs.gz") bytes, zip -r $(stat -c %s "$out/peer.zip") bytes"
+log "peak RSS target for mobius-export: < 64 MB"

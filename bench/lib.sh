@@ -86,16 +86,23 @@ bench_backup_in() {
   printf '%s\n' "${zips[0]}"
 }
 
-# bench_alternate OUT RUNS PREPARE NAME_A CMD_A NAME_B CMD_B: RUNS rounds of A and B, the
-# order swapped every round (A B, B A, ...) so neither always runs on a warmer cache, PREPARE
-# (untimed) before each command. Appends "name<TAB>seconds<TAB>peak_rss_kb" lines to OUT.
+# bench_alternate OUT RUNS PREPARE NAME_A CMD_A NAME_B CMD_B [NAME CMD]...: RUNS rounds of
+# the commands, the order rotated every round (A B, B A, ... for two; A B C, B C A, C A B for
+# three) so none always runs on a warmer cache, PREPARE (untimed) before each command.
+# Appends "name<TAB>seconds<TAB>peak_rss_kb" lines to OUT.
 bench_alternate() {
-  local out="$1" runs="$2" prepare="$3" i pair name cmd t0 t1 rss_file
-  local names=("$4" "$6") cmds=("$5" "$7")
+  local out="$1" runs="$2" prepare="$3" i k pair name cmd t0 t1 rss_file n
+  shift 3
+  local names=() cmds=()
+  while (($# >= 2)); do
+    names+=("$1") cmds+=("$2")
+    shift 2
+  done
+  n="${#names[@]}"
   rss_file="$(mktemp)"
   for ((i = 0; i < runs; i++)); do
-    for pair in 0 1; do
-      if ((i % 2)); then pair=$((1 - pair)); fi
+    for ((k = 0; k < n; k++)); do
+      pair=$(((k + i) % n))
       name="${names[$pair]}" cmd="${cmds[$pair]}"
       bash -c "$prepare" || die 4 "prepare failed: $prepare"
       t0="$(date +%s%N)"
@@ -108,8 +115,8 @@ bench_alternate() {
   rm -f "$rss_file"
 }
 
-# bench_summary OUT NAME_A NAME_B TARGET: medians of bench_alternate's lines, and the ratio
-# A/B with PASS when it is at most TARGET.
+# bench_summary OUT NAME_A NAME_B TARGET: medians of bench_alternate's lines for A and B, and
+# the ratio A/B with PASS when it is at most TARGET.
 bench_summary() {
   python3 - "$@" <<'PY'
 import statistics, sys
@@ -117,6 +124,8 @@ path, a, b, target = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
 times, rss = {a: [], b: []}, {a: [], b: []}
 for line in open(path):
     name, secs, kb = line.rstrip("\n").split("\t")
+    if name not in times:
+        continue  # a third command of the same run
     times[name].append(float(secs))
     rss[name].append(int(kb))
 ma, mb = statistics.median(times[a]), statistics.median(times[b])

@@ -13,10 +13,11 @@
 //! in the same order when the manifest is written.
 
 use crate::walk::{Item, Items};
-use crate::zipout::{Head, Spill, ZipOut, METHOD_DEFLATED, METHOD_STORED};
 use crate::Error;
-use flate2::{Compress, Compression, FlushCompress, Status};
+use flate2::{Compress, Compression};
 use mobius_core::cli::Reporter;
+use mobius_core::deflate::{deflate_all, DeflateTo};
+use mobius_core::zipout::{Head, Spill, ZipData, ZipOut, METHOD_DEFLATED, METHOD_STORED};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -25,7 +26,6 @@ use std::ops::Range;
 use std::path::Path;
 use std::sync::mpsc;
 use std::sync::{Condvar, Mutex, PoisonError};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Deflate level. Measured on the benchmark tree (200 MB, half text; CPU seconds / zip MB):
 /// level 1 0.97 / 139, level 2 1.25 / 130, level 3 1.37 / 128, level 6 1.9 / 127 (what
@@ -88,8 +88,7 @@ fn head<'a>(items: &'a Items, item: &Item) -> Head<'a> {
         crc: 0,
         compressed: 0,
         size: 0,
-        dos_date: item.dos_date,
-        dos_time: item.dos_time,
+        mtime: item.mtime(),
         mode: u32::from(item.mode),
     }
 }
@@ -322,105 +321,6 @@ fn build_batch(
     Ok(Batch { data, entries })
 }
 
-/// Appends the raw deflate stream of `input` to `out`, reusing `deflate`'s state.
-fn deflate_all(deflate: &mut Compress, input: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
-    deflate.reset();
-    let mut read = 0;
-    loop {
-        // Deflate's worst case is a few bytes per 16 KiB block over the input.
-        out.reserve(input.len() - read + input.len() / 1000 + 64);
-        let before = deflate.total_in();
-        let status = deflate
-            .compress_vec(&input[read..], out, FlushCompress::Finish)
-            .map_err(io::Error::other)?;
-        read += usize::try_from(deflate.total_in() - before).unwrap_or(0);
-        if status == Status::StreamEnd {
-            return Ok(());
-        }
-    }
-}
-
-/// A writer that feeds a raw deflate stream into `out`, counting and hashing what it is given:
-/// how big files and the manifest are compressed without holding them.
-pub(crate) struct DeflateTo<'a, W: Write> {
-    deflate: Compress,
-    out: &'a mut W,
-    buf: Vec<u8>,
-    pub crc: crc32fast::Hasher,
-    pub sha: Sha256,
-    pub size: u64,
-    pub compressed: u64,
-}
-
-impl<'a, W: Write> DeflateTo<'a, W> {
-    pub fn new(out: &'a mut W) -> Self {
-        DeflateTo {
-            deflate: Compress::new(Compression::new(LEVEL), false),
-            out,
-            buf: Vec::with_capacity(256 << 10),
-            crc: crc32fast::Hasher::new(),
-            sha: Sha256::new(),
-            size: 0,
-            compressed: 0,
-        }
-    }
-
-    fn run(&mut self, mut input: &[u8], flush: FlushCompress) -> io::Result<()> {
-        loop {
-            self.buf.clear();
-            let before = self.deflate.total_in();
-            let status = self
-                .deflate
-                .compress_vec(input, &mut self.buf, flush)
-                .map_err(io::Error::other)?;
-            let used = usize::try_from(self.deflate.total_in() - before).unwrap_or(0);
-            input = &input[used..];
-            self.out.write_all(&self.buf)?;
-            self.compressed += self.buf.len() as u64;
-            let done = match flush {
-                FlushCompress::Finish => status == Status::StreamEnd,
-                _ => input.is_empty() && self.buf.len() < self.buf.capacity(),
-            };
-            if done {
-                return Ok(());
-            }
-        }
-    }
-
-    /// Ends the stream.
-    pub fn finish(&mut self) -> io::Result<()> {
-        self.run(&[], FlushCompress::Finish)
-    }
-}
-
-impl<W: Write> Write for DeflateTo<'_, W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.crc.update(buf);
-        self.sha.update(buf);
-        self.size += buf.len() as u64;
-        self.run(buf, FlushCompress::None)?;
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-/// Adapts a [`ZipOut`] being streamed into as a plain writer.
-struct DataOf<'a, W: Write + Seek>(&'a mut ZipOut<W>);
-
-impl<W: Write + Seek> Write for DataOf<'_, W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.write_data(buf)?;
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
 /// Streams one big file into the zip on the writer thread, hashing as it goes; returns its
 /// SHA-256 and size.
 fn write_big<W: Write + Seek>(
@@ -452,7 +352,7 @@ fn write_big<W: Write + Seek>(
         .start_streamed(&h, item.size() >= 1 << 31)
         .map_err(werr)?;
     let (crc, sha, size, compressed) = {
-        let mut data = DataOf(zip);
+        let mut data = ZipData(zip);
         if store {
             let mut crc = crc32fast::Hasher::new();
             let mut sha = Sha256::new();
@@ -472,7 +372,7 @@ fn write_big<W: Write + Seek>(
             }
             (crc.finalize(), sha.finalize().into(), size, size)
         } else {
-            let mut d = DeflateTo::new(&mut data);
+            let mut d = DeflateTo::new(&mut data, LEVEL);
             let mut n = head_len;
             loop {
                 d.write_all(&buf[..n]).map_err(werr)?;
@@ -587,53 +487,9 @@ fn looks_incompressible(sample: &[u8]) -> bool {
     entropy > 7.5
 }
 
-/// A file's modification time as a zip (MS-DOS, UTC here) date and time; 1980-01-01 00:00
-/// when out of the format's range (1980-2107).
-pub(crate) fn dos_time(t: Option<SystemTime>) -> (u16, u16) {
-    const DEFAULT: (u16, u16) = ((1 << 5) | 1, 0);
-    let Some(secs) = t
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map(|d| d.as_secs())
-    else {
-        return DEFAULT;
-    };
-    let (y, m, d) = civil_from_days(secs / 86_400);
-    if !(1980..=2107).contains(&y) {
-        return DEFAULT;
-    }
-    let rem = secs % 86_400;
-    // Each part is in range by construction (year checked above, h < 24, m < 60, s < 60).
-    let date = ((y - 1980) << 9) as u16 | (u16::from(m) << 5) | u16::from(d);
-    let time = (((rem / 3600) << 11) | ((rem % 3600 / 60) << 5) | ((rem % 60) / 2)) as u16;
-    (date, time)
-}
-
-/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar
-/// (H. Hinnant's `civil_from_days`, for non-negative day counts).
-fn civil_from_days(days: u64) -> (u64, u8, u8) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u8;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
-    let y = yoe + era * 400 + u64::from(m <= 2);
-    (y, m, d)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn civil_dates() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
-        // 2026-11-26
-        assert_eq!(civil_from_days(20_783), (2026, 11, 26));
-    }
 
     #[test]
     fn random_bytes_are_stored_and_text_is_tried() {
@@ -653,41 +509,6 @@ mod tests {
             !looks_incompressible(&random[..100]),
             "small files are tried"
         );
-    }
-
-    #[test]
-    fn dos_times() {
-        assert_eq!(dos_time(None), (33, 0));
-        // 2026-11-26 12:34:56 UTC
-        let t =
-            UNIX_EPOCH + std::time::Duration::from_secs(20_783 * 86_400 + 12 * 3600 + 34 * 60 + 56);
-        assert_eq!(
-            dos_time(Some(t)),
-            ((46 << 9) | (11 << 5) | 26, (12 << 11) | (34 << 5) | 28)
-        );
-    }
-
-    #[test]
-    fn deflate_round_trips_whole_and_streamed() {
-        let text = "key1=value7 key2=value14\n".repeat(30_000);
-        let mut whole = Vec::new();
-        let mut c = Compress::new(Compression::new(LEVEL), false);
-        deflate_all(&mut c, text.as_bytes(), &mut whole).unwrap();
-        let mut streamed = Vec::new();
-        let mut d = DeflateTo::new(&mut streamed);
-        for chunk in text.as_bytes().chunks(1000) {
-            d.write_all(chunk).unwrap();
-        }
-        d.finish().unwrap();
-        assert_eq!(d.size, text.len() as u64);
-        assert_eq!(d.compressed, streamed.len() as u64);
-        for z in [whole, streamed] {
-            let mut back = String::new();
-            flate2::read::DeflateDecoder::new(&z[..])
-                .read_to_string(&mut back)
-                .unwrap();
-            assert_eq!(back, text);
-        }
     }
 
     #[test]

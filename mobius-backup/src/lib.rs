@@ -24,7 +24,6 @@ mod archive;
 mod hashing;
 mod manifest;
 mod walk;
-mod zipout;
 
 use clap::Parser;
 use mobius_core::app_config::{app_json_path, AppConfig, AppConfigError};
@@ -43,13 +42,13 @@ use mobius_core::platform;
 use mobius_core::records::{BackupRecord, Record};
 use mobius_core::text::escape_path;
 use mobius_core::time::{file_stamp, millis, parse_file_stamp, rfc3339, unique_file_stamp};
+use mobius_core::zipout::{self, Spill, ZipOut};
 use mobius_core::{EnvName, Exit, Root, ToolError};
 use std::fs;
 use std::io::{self, BufWriter, Write};
 use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 use walk::Source;
-use zipout::{Spill, ZipOut};
 
 const TOOL: &str = "mobius-backup";
 
@@ -405,9 +404,8 @@ pub fn create_backup(
     // into a spill file, then copied in with its sizes known (no header to patch, so the
     // running SHA-256 of the zip stays valid).
     let mut packed = Spill::create(&dest, "manifest").map_err(spill_err)?;
-    let (dos_date, dos_time) = archive::dos_time(Some(created));
     let manifest_err = |e| Error::io("write", Path::new(MANIFEST_NAME), e);
-    let mut deflate = archive::DeflateTo::new(&mut packed);
+    let mut deflate = mobius_core::deflate::DeflateTo::new(&mut packed, archive::LEVEL);
     let rows_in = rows.reader().map_err(manifest_err)?;
     manifest::write(&mut deflate, &header, &items, rows_in).map_err(manifest_err)?;
     deflate.finish().map_err(manifest_err)?;
@@ -418,8 +416,7 @@ pub fn create_backup(
         crc: deflate.crc.clone().finalize(),
         compressed: deflate.compressed,
         size: deflate.size,
-        dos_date,
-        dos_time,
+        mtime: zipout::unix_secs(Some(created)),
         mode: 0o600,
     };
     drop(rows);

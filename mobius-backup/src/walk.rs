@@ -31,8 +31,8 @@ pub(crate) struct Item {
     name_at: u32,
     name_len: u32,
     pub size: u64,
-    pub dos_date: u16,
-    pub dos_time: u16,
+    /// Modification time, seconds since the epoch (meaningful with the `MTIME` flag).
+    mtime: u32,
     /// Permission bits (`& 0o777`): setuid/setgid/sticky are deliberately not carried over.
     pub mode: u16,
     source: u16,
@@ -44,6 +44,8 @@ const DIR: u8 = 1;
 const VIA_LINK: u8 = 2;
 /// The source itself (a file given as a source, or a source directory's own entry).
 const WHOLE: u8 = 4;
+/// `mtime` holds the modification time (1970 to 2106; the zip's UT field stops at 2038).
+const MTIME: u8 = 8;
 
 impl Item {
     pub fn is_dir(&self) -> bool {
@@ -52,6 +54,11 @@ impl Item {
 
     pub fn via_link(&self) -> bool {
         self.flags & VIA_LINK != 0
+    }
+
+    /// The modification time for the zip headers (seconds since the epoch).
+    pub fn mtime(&self) -> Option<u64> {
+        (self.flags & MTIME != 0).then_some(u64::from(self.mtime))
     }
 
     pub fn size(&self) -> u64 {
@@ -129,13 +136,14 @@ impl Items {
             });
         }
         self.names.push_str(name);
-        let (dos_date, dos_time) = crate::archive::dos_time(meta.modified().ok());
+        let mtime = mobius_core::zipout::unix_secs(meta.modified().ok())
+            .and_then(|s| u32::try_from(s).ok());
+        let flags = flags | if mtime.is_some() { MTIME } else { 0 };
         self.items.push(Item {
             name_at,
             name_len,
             size: if flags & DIR != 0 { 0 } else { meta.len() },
-            dos_date,
-            dos_time,
+            mtime: mtime.unwrap_or(0),
             // mode_of keeps the permission bits only (<= 0o777).
             mode: u16::try_from(platform::mode_of(meta) & 0o777).unwrap_or(0o600),
             source,

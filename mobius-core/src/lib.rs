@@ -9,6 +9,7 @@ pub mod args;
 pub mod atomic;
 pub mod backups;
 pub mod cli;
+pub mod deflate;
 pub mod digest;
 pub mod env;
 pub mod exit;
@@ -25,6 +26,7 @@ pub mod redact;
 pub mod signal;
 pub mod text;
 pub mod time;
+pub mod zipout;
 
 pub use env::EnvName;
 pub use exit::{Exit, ToolError};

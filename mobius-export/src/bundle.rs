@@ -2,19 +2,25 @@
 //! only when complete and synced), or a directory built under a temporary name and renamed
 //! into place. Every file passes through a hasher on its way, so MANIFEST.json gets each
 //! file's SHA-256 and size without reading anything back.
+//!
+//! The zip is written by the shared writer of mobius-backup (`mobius_core::zipout`), each
+//! entry one deflate stream compressed in 1 MiB chunks on every core
+//! (`mobius_core::deflate::DeflatePool`): the export of a year of monitoring logs is
+//! bound by deflate and by redaction, and both run in the workers, while this thread reads,
+//! summarizes, hashes and writes. [`Bundle::add_lines`] hands the per-line redaction of JSON
+//! lines to those workers too.
 
 use crate::Error;
 use mobius_core::atomic::{sync_dir, AtomicFile};
-use mobius_core::digest::HashingWriter;
+use mobius_core::deflate::{map_lines, DeflatePool, LineMap};
+use mobius_core::digest::{hex, HashingWriter};
 use mobius_core::platform;
+use mobius_core::zipout::{self, Head, Spill, ZipData, ZipOut, METHOD_DEFLATED};
 use serde::Serialize;
-use std::cell::Cell;
 use std::fs::{self, OpenOptions};
-use std::io::{self, BufWriter, Seek, SeekFrom, Write};
+use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
-use zip::write::SimpleFileOptions;
-use zip::{CompressionMethod, ZipWriter};
+use std::time::SystemTime;
 
 /// One file of the bundle, as MANIFEST.json lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -24,8 +30,16 @@ pub struct FileEntry {
     pub sha256: String,
 }
 
+struct ZipTarget {
+    zip: ZipOut<BufWriter<AtomicFile>>,
+    pool: DeflatePool,
+    /// Every entry's modification time: the export's own time.
+    mtime: Option<u64>,
+    dest: PathBuf,
+}
+
 enum Target {
-    Zip(Box<ZipWriter<Quiet>>, Rc<Cell<bool>>),
+    Zip(Box<ZipTarget>),
     Dir { tmp: PathBuf, dest: PathBuf },
 }
 
@@ -39,70 +53,22 @@ const BUF: usize = 256 * 1024;
 const FILE_MODE: u32 = 0o600;
 const DIR_MODE: u32 = 0o700;
 /// Deflate level 6 (zlib's default, what `gzip -c` uses).
-const LEVEL: i64 = 6;
-
-/// The zip's file, which goes quiet after its first write error or once the bundle is
-/// abandoned: a `ZipWriter` dropped unfinished (also by its own failed `finish`) finalizes
-/// itself, and when that fails (a full disk) the zip crate prints its error's debug text to
-/// stderr after the tool's own one-line error. Such a bundle is never published (`finish`
-/// checks the flag; its `AtomicFile` removes the temporary file), so from then on writes and
-/// seeks succeed without touching the file.
-struct Quiet {
-    inner: BufWriter<AtomicFile>,
-    /// Set by the first write error, or when the bundle is dropped unfinished.
-    abandoned: Rc<Cell<bool>>,
-    /// The position the zip crate believes in once abandoned.
-    pos: u64,
-}
-
-impl Write for Quiet {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if self.abandoned.get() {
-            self.pos = self.pos.saturating_add(buf.len() as u64);
-            return Ok(buf.len());
-        }
-        let r = self.inner.write(buf);
-        self.abandoned.set(r.is_err());
-        r
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        if self.abandoned.get() {
-            return Ok(());
-        }
-        let r = self.inner.flush();
-        self.abandoned.set(r.is_err());
-        r
-    }
-}
-
-impl Seek for Quiet {
-    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
-        if !self.abandoned.get() {
-            let p = self.inner.seek(to);
-            self.abandoned.set(p.is_err());
-            self.pos = *p.as_ref().unwrap_or(&self.pos);
-            return p;
-        }
-        self.pos = match to {
-            SeekFrom::Start(p) => p,
-            SeekFrom::Current(d) | SeekFrom::End(d) => self.pos.saturating_add_signed(d),
-        };
-        Ok(self.pos)
-    }
-}
+const LEVEL: u32 = 6;
+/// Entries that may pass 4 GiB get ZIP64 sizes in their local header.
+const LARGE: u64 = 3 << 30;
 
 impl Bundle {
-    pub fn zip(dest: &Path) -> Result<Bundle, Error> {
+    /// A zip bundle at `dest`, its entries dated `created`.
+    pub fn zip(dest: &Path, created: SystemTime) -> Result<Bundle, Error> {
         let file = AtomicFile::create(dest, FILE_MODE).map_err(|e| Error::io("create", dest, e))?;
-        let abandoned = Rc::new(Cell::new(false));
-        let quiet = Quiet {
-            inner: BufWriter::with_capacity(BUF, file),
-            abandoned: Rc::clone(&abandoned),
-            pos: 0,
-        };
+        let central = Spill::create(dest, "central").map_err(|e| Error::io("create", dest, e))?;
         Ok(Bundle {
-            target: Some(Target::Zip(Box::new(ZipWriter::new(quiet)), abandoned)),
+            target: Some(Target::Zip(Box::new(ZipTarget {
+                zip: ZipOut::new(BufWriter::with_capacity(BUF, file), central),
+                pool: DeflatePool::per_core(LEVEL),
+                mtime: zipout::unix_secs(Some(created)),
+                dest: dest.to_path_buf(),
+            }))),
             files: Vec::new(),
         })
     }
@@ -141,25 +107,64 @@ impl Bundle {
     where
         F: FnOnce(&mut dyn Write) -> Result<(), Error>,
     {
+        self.add_mapped(name, size_hint, None, fill)
+    }
+
+    /// Like [`Bundle::add`], but `fill` writes lines (UTF-8, each ending in `\n` but
+    /// perhaps the last) and the file holds `map` of each: in a zip, the compression workers
+    /// apply it, on every core.
+    pub fn add_lines<F>(
+        &mut self,
+        name: &str,
+        size_hint: u64,
+        map: LineMap,
+        fill: F,
+    ) -> Result<FileEntry, Error>
+    where
+        F: FnOnce(&mut dyn Write) -> Result<(), Error>,
+    {
+        self.add_mapped(name, size_hint, Some(map), fill)
+    }
+
+    fn add_mapped<F>(
+        &mut self,
+        name: &str,
+        size_hint: u64,
+        map: Option<LineMap>,
+        fill: F,
+    ) -> Result<FileEntry, Error>
+    where
+        F: FnOnce(&mut dyn Write) -> Result<(), Error>,
+    {
         let shown = PathBuf::from(name);
+        let werr = |e| Error::io("write the bundle entry", &shown, e);
         let entry = match self.target.as_mut() {
-            Some(Target::Zip(zip, _)) => {
-                let opts = SimpleFileOptions::default()
-                    .compression_method(CompressionMethod::Deflated)
-                    .compression_level(Some(LEVEL))
-                    .unix_permissions(FILE_MODE)
-                    .large_file(size_hint >= 3 << 30);
-                zip.start_file(name, opts).map_err(Error::Zip)?;
-                let mut w = BufWriter::with_capacity(BUF, HashingWriter::new(&mut **zip));
-                fill(&mut w)?;
-                let hw = w
-                    .into_inner()
-                    .map_err(|e| Error::io("write", &shown, e.into_error()))?;
-                let (_, sha256, size) = hw.finish();
+            Some(Target::Zip(t)) => {
+                let mut head = Head {
+                    name,
+                    dir: false,
+                    method: METHOD_DEFLATED,
+                    crc: 0,
+                    compressed: 0,
+                    size: 0,
+                    mtime: t.mtime,
+                    mode: FILE_MODE,
+                };
+                let pending = t
+                    .zip
+                    .start_streamed(&head, size_hint >= LARGE)
+                    .map_err(werr)?;
+                let mut stream = t.pool.stream(ZipData(&mut t.zip), map);
+                fill(&mut stream)?;
+                let sum = stream.finish().map_err(werr)?;
+                head.crc = sum.crc;
+                head.size = sum.size;
+                head.compressed = sum.compressed;
+                t.zip.end_streamed(pending, &head).map_err(werr)?;
                 FileEntry {
                     path: name.to_owned(),
-                    size,
-                    sha256,
+                    size: sum.size,
+                    sha256: hex(&sum.sha256),
                 }
             }
             Some(Target::Dir { tmp, .. }) => {
@@ -177,7 +182,19 @@ impl Bundle {
                 .open(&path)
                 .map_err(|e| Error::io("create", &path, e))?;
                 let mut w = BufWriter::with_capacity(BUF, HashingWriter::new(file));
-                fill(&mut w)?;
+                match map {
+                    None => fill(&mut w)?,
+                    Some(map) => {
+                        let mut lines = MapLines {
+                            map,
+                            out: &mut w,
+                            buf: Vec::new(),
+                            mapped: Vec::new(),
+                        };
+                        fill(&mut lines)?;
+                        lines.end().map_err(|e| Error::io("write", &path, e))?;
+                    }
+                }
                 let hw = w
                     .into_inner()
                     .map_err(|e| Error::io("write", &path, e.into_error()))?;
@@ -198,20 +215,14 @@ impl Bundle {
     /// Publishes the bundle under its final name.
     pub fn finish(mut self) -> Result<(), Error> {
         match self.target.take() {
-            Some(Target::Zip(zip, abandoned)) => {
-                let quiet = zip.finish().map_err(Error::Zip)?;
-                if abandoned.get() {
-                    return Err(Error::io(
-                        "write",
-                        quiet.inner.get_ref().dest(),
-                        io::Error::other("an earlier write to it failed"),
-                    ));
-                }
-                let file = quiet
-                    .inner
+            Some(Target::Zip(t)) => {
+                let ZipTarget { zip, dest, .. } = *t;
+                let werr = |e| Error::io("write", &dest, e);
+                let file = zip
+                    .finish()
+                    .map_err(werr)?
                     .into_inner()
-                    .map_err(|e| Error::io("write", Path::new("bundle"), e.into_error()))?;
-                let dest = file.dest().to_path_buf();
+                    .map_err(|e| werr(e.into_error()))?;
                 file.commit().map_err(|e| Error::io("commit", &dest, e))
             }
             Some(Target::Dir { tmp, dest }) => {
@@ -235,18 +246,47 @@ fn sync_tree(dir: &Path) -> Result<(), Error> {
     Ok(())
 }
 
+/// Applies a [`LineMap`] to each complete line written through it, for a directory bundle
+/// (a zip's workers do it there).
+struct MapLines<'a> {
+    map: LineMap,
+    out: &'a mut dyn Write,
+    buf: Vec<u8>,
+    mapped: Vec<u8>,
+}
+
+impl MapLines<'_> {
+    /// Maps and writes what is left: a last line without its `\n`.
+    fn end(mut self) -> io::Result<()> {
+        self.mapped.clear();
+        map_lines(self.map, &self.buf, &mut self.mapped);
+        self.out.write_all(&self.mapped)
+    }
+}
+
+impl Write for MapLines<'_> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if let Some(i) = self.buf.iter().rposition(|&b| b == b'\n') {
+            self.mapped.clear();
+            map_lines(self.map, &self.buf[..=i], &mut self.mapped);
+            self.out.write_all(&self.mapped)?;
+            self.buf.drain(..=i);
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 impl Drop for Bundle {
     fn drop(&mut self) {
-        // The zip's AtomicFile removes its own temporary file; a directory is ours to remove.
-        match self.target.take() {
-            Some(Target::Dir { tmp, .. }) => {
-                let _ = fs::remove_dir_all(tmp);
-            }
-            Some(Target::Zip(zip, abandoned)) => {
-                abandoned.set(true);
-                drop(zip);
-            }
-            None => {}
+        // The zip's AtomicFile and spill file remove their own temporary files; a directory
+        // is ours to remove.
+        if let Some(Target::Dir { tmp, .. }) = self.target.take() {
+            let _ = fs::remove_dir_all(tmp);
         }
     }
 }

@@ -483,7 +483,7 @@ fn write_bundle(
     reporter: &Reporter,
 ) -> Result<Written, Error> {
     let mut bundle = match format {
-        Format::Zip => Bundle::zip(dest)?,
+        Format::Zip => Bundle::zip(dest, period.end)?,
         Format::Dir => Bundle::dir(dest)?,
     };
     let hist = export_history(&mut bundle, plan.history.as_deref(), period)?;

@@ -153,8 +153,6 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
-    #[error("cannot write the zip")]
-    Zip(#[source] zip::result::ZipError),
     #[error(transparent)]
     Lock(#[from] LockError),
     #[error("cannot record the export in the history")]

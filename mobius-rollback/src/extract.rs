@@ -5,7 +5,9 @@
 //! when the umask would strip bits of the mode. Nothing is synced per file: one `syncfs` of
 //! the staging directory's file system makes the whole tree durable before the swap (where
 //! there is no `syncfs`, every file and directory of the tree is synced instead). Without Unix
-//! modes (Windows) files are created plainly and no mode is set.
+//! modes (Windows) files are created plainly and no mode is set. Each file gets the
+//! modification time the backup recorded (the zip's extended-timestamp field), one
+//! `futimens` after its last write.
 
 use mobius_core::platform;
 use mobius_verify::EntryMeta;
@@ -241,6 +243,11 @@ impl<'a> Extractor<'a> {
                 }
             }
         })?;
+        // The backup's time for the file (its UT field), set after the last write, which
+        // would move it again; the swap later renames the tree without touching it.
+        if let (Some(f), Some(t)) = (file.as_ref(), meta.mtime) {
+            f.set_modified(t)?;
+        }
         self.files.fetch_add(1, Ordering::Relaxed);
         if capture {
             if let Ok(mut slot) = self.app_json.lock() {

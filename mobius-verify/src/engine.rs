@@ -62,6 +62,19 @@ pub struct EntryMeta {
     pub size: u64,
     pub compressed_size: u64,
     pub method: Method,
+    /// The modification time of the zip's extended-timestamp field (0x5455), the one to
+    /// restore; `None` without one (the MS-DOS time has no time zone).
+    pub mtime: Option<std::time::SystemTime>,
+}
+
+/// An extended-timestamp second count (a signed 32-bit `time_t`) as a time.
+fn ut_time(secs: i32) -> std::time::SystemTime {
+    let d = std::time::Duration::from_secs(u64::from(secs.unsigned_abs()));
+    if secs >= 0 {
+        std::time::UNIX_EPOCH + d
+    } else {
+        std::time::UNIX_EPOCH - d
+    }
 }
 
 /// The outcome of a full pass.
@@ -576,6 +589,7 @@ impl OpenedBackup {
                     } else {
                         Method::Stored
                     },
+                    mtime: c.mtime.map(ut_time),
                 });
             }
         }

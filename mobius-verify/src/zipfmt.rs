@@ -34,6 +34,8 @@ const EOCD64_MIN_LEN: u64 = 56;
 pub(crate) const LOCAL_FIXED_LEN: usize = 30;
 const CENTRAL_FIXED_LEN: usize = 46;
 const EXTRA_ZIP64: u16 = 0x0001;
+/// Info-ZIP's extended timestamp ("UT"), which MOBIUS writers add to every dated entry.
+const EXTRA_UT: u16 = 0x5455;
 const U16_SENTINEL: u64 = 0xFFFF;
 const U32_SENTINEL: u64 = 0xFFFF_FFFF;
 /// A central directory beyond this is not a config backup; refusing it bounds memory.
@@ -100,6 +102,9 @@ pub(crate) struct CentralEntry {
     pub external_attrs: u32,
     /// Offset of the local header.
     pub offset: u64,
+    /// The modification time of the extended-timestamp field (UTC seconds, a signed 32-bit
+    /// `time_t`), when there is one.
+    pub mtime: Option<i32>,
 }
 
 impl CentralEntry {
@@ -527,6 +532,20 @@ fn parse_central_entry(f: &mut Fields<'_>) -> Result<(CentralEntry, Option<Strin
         disk: u64::from(disk) == U16_SENTINEL,
     };
     let fields = parse_extra(extra).map_err(|e| format!("extra field {e}"))?;
+    // A malformed timestamp does not hide where the entry is: an issue, not the end.
+    let mtime = match fields.iter().find(|(id, _)| *id == EXTRA_UT) {
+        Some((_, data)) => match parse_ut(data, false) {
+            Ok(t) => t,
+            Err(e) => {
+                issue = Some(match issue {
+                    Some(i) => format!("{i}; {e}"),
+                    None => e,
+                });
+                None
+            }
+        },
+        None => None,
+    };
     let z64 = match fields.iter().find(|(id, _)| *id == EXTRA_ZIP64) {
         Some((_, data)) => read_zip64_values(data, &mut z)?,
         None if z.any() => {
@@ -553,6 +572,7 @@ fn parse_central_entry(f: &mut Fields<'_>) -> Result<(CentralEntry, Option<Strin
         size: z64.size.unwrap_or(u64::from(usize_)),
         external_attrs,
         offset: z64.offset.unwrap_or(u64::from(offset)),
+        mtime,
     };
     Ok((entry, issue))
 }
@@ -605,6 +625,38 @@ pub(crate) fn read_zip64_values(data: &[u8], need: &mut Zip64Need) -> Result<Zip
         ));
     }
     Ok(v)
+}
+
+/// Parses an extended-timestamp field (0x5455): a flags byte (bit 0 modification, bit 1
+/// access, bit 2 creation time), then 4 bytes per time. A local header carries every time
+/// its flags name, a central header the modification time only (Info-ZIP's layout; MOBIUS
+/// writes flags 1 and the mtime in both). Returns the modification time; any other length or
+/// an unknown flag is malformed.
+pub(crate) fn parse_ut(data: &[u8], local: bool) -> Result<Option<i32>, String> {
+    let Some((&flags, times)) = data.split_first() else {
+        return Err("the extended-timestamp field (0x5455) is empty".into());
+    };
+    if flags & !7 != 0 {
+        return Err(format!(
+            "the extended-timestamp field (0x5455) has unknown flags 0x{flags:02x}"
+        ));
+    }
+    let want = 4 * if local {
+        (flags & 7).count_ones() as usize
+    } else {
+        usize::from(flags & 1)
+    };
+    if times.len() != want {
+        return Err(format!(
+            "the extended-timestamp field (0x5455) holds {} bytes of times where its flags 0x{flags:02x} call for {want}",
+            times.len()
+        ));
+    }
+    Ok(times
+        .get(..4)
+        .filter(|_| flags & 1 != 0)
+        .and_then(|b| b.try_into().ok())
+        .map(i32::from_le_bytes))
 }
 
 /// Splits an extra field into (id, data) pairs; it must be exactly filled by them.
@@ -736,6 +788,24 @@ pub(crate) fn compare_local(
     if !zero_ok(lsize) {
         diff("size", lsize, c.size);
     }
+    let lmtime = match fields.iter().find(|(id, _)| *id == EXTRA_UT) {
+        Some((_, data)) => match parse_ut(data, true) {
+            Ok(t) => t,
+            Err(e) => {
+                out.push(format!("the local {e}"));
+                None
+            }
+        },
+        None => None,
+    };
+    if lmtime != c.mtime {
+        let show = |t: Option<i32>| t.map_or("absent".to_owned(), |t| t.to_string());
+        out.push(format!(
+            "the extended-timestamp mtime is {} in the local header but {} in the central directory",
+            show(lmtime),
+            show(c.mtime)
+        ));
+    }
     out
 }
 
@@ -771,6 +841,34 @@ mod tests {
         assert!(parse_extra(&[1, 0, 3, 0, 0xAA]).is_err());
         assert!(parse_extra(&[1, 0, 0, 0, 9]).is_err());
         assert!(parse_extra(&[1, 0, 0, 0, 1, 0, 0, 0]).is_err());
+    }
+
+    #[test]
+    fn extended_timestamps_must_have_the_length_their_flags_say() {
+        let t = 1_795_000_000i32.to_le_bytes();
+        let with = |flags: u8, n: usize| {
+            let mut v = vec![flags];
+            for _ in 0..n {
+                v.extend_from_slice(&t);
+            }
+            v
+        };
+        assert_eq!(parse_ut(&with(1, 1), false), Ok(Some(1_795_000_000)));
+        assert_eq!(parse_ut(&with(1, 1), true), Ok(Some(1_795_000_000)));
+        // Info-ZIP's zip: mtime and atime locally, the mtime alone centrally.
+        assert_eq!(parse_ut(&with(3, 2), true), Ok(Some(1_795_000_000)));
+        assert_eq!(parse_ut(&with(3, 1), false), Ok(Some(1_795_000_000)));
+        assert_eq!(parse_ut(&with(2, 1), true), Ok(None));
+        for (data, local) in [
+            (vec![], false),
+            (with(1, 0), false),
+            (with(1, 2), false),
+            (with(3, 1), true),
+            (with(9, 1), false),
+            ([vec![1], t[..3].to_vec()].concat(), true),
+        ] {
+            assert!(parse_ut(&data, local).is_err(), "{data:?} {local}");
+        }
     }
 
     #[test]

@@ -127,21 +127,61 @@ pub fn is_header_key(key: &str) -> bool {
 pub fn may_need_redaction(text: &str) -> bool {
     let b = text.as_bytes();
     for (i, &c) in b.iter().enumerate() {
-        let l = c.to_ascii_lowercase();
-        match l {
-            b'@' | b'\\' | b'&' => return true,
-            b'p' | b's' | b't' | b'k' | b'c' | b'w' | b'a' | b'b' | b'j' => {
-                let rest = &b[i..];
-                if TRIGGER_WORDS.iter().any(|w| {
-                    w[0] == l && rest.len() >= w.len() && rest[..w.len()].eq_ignore_ascii_case(w)
-                }) {
-                    return true;
-                }
+        // One table look-up per byte: most bytes start no trigger word, and those that do
+        // are checked against only the words they start (this runs on every exported line).
+        let words = TRIGGER_STARTS[usize::from(c)];
+        if words == 0 {
+            continue;
+        }
+        if words == ALWAYS {
+            return true;
+        }
+        // Every word has at least 3 letters: none starts at the last byte.
+        let Some(&next) = b.get(i + 1) else {
+            return false;
+        };
+        let rest = &b[i..];
+        let mut m = words & TRIGGER_SECONDS[usize::from(next)];
+        while m != 0 {
+            let w = TRIGGER_WORDS[m.trailing_zeros() as usize];
+            if rest.len() >= w.len() && rest[..w.len()].eq_ignore_ascii_case(w) {
+                return true;
             }
-            _ => {}
+            m &= m - 1;
         }
     }
     false
+}
+
+/// In [`TRIGGER_STARTS`]: the byte itself is reason enough (`@`, a backslash, `&`).
+const ALWAYS: u32 = u32::MAX;
+
+/// For each byte, the trigger words (bit i: `TRIGGER_WORDS[i]`) that start with it in any
+/// case, or [`ALWAYS`].
+const TRIGGER_STARTS: [u32; 256] = {
+    let mut t = letter_masks(0);
+    t[b'@' as usize] = ALWAYS;
+    t[b'\\' as usize] = ALWAYS;
+    t[b'&' as usize] = ALWAYS;
+    t
+};
+
+/// The same for the second letter: with it, most candidates are dismissed by one AND.
+const TRIGGER_SECONDS: [u32; 256] = letter_masks(1);
+
+/// For each byte, the trigger words whose letter `at` it is, in any case.
+const fn letter_masks(at: usize) -> [u32; 256] {
+    assert!(TRIGGER_WORDS.len() < 32);
+    let mut t = [0u32; 256];
+    let mut i = 0;
+    while i < TRIGGER_WORDS.len() {
+        assert!(TRIGGER_WORDS[i].len() >= 3);
+        let c = TRIGGER_WORDS[i][at].to_ascii_lowercase();
+        t[c as usize] |= 1 << i;
+        t[c.to_ascii_uppercase() as usize] |= 1 << i;
+        i += 1;
+    }
+    t
 }
 
 /// A value that is already a mask (`***`, `***REDACTED***`): left as it is.

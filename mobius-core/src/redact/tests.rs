@@ -366,3 +366,42 @@ fn non_json_line_is_redacted_as_text() {
         "{not json password=***REDACTED***"
     );
 }
+
+#[test]
+fn the_trigger_table_finds_what_a_plain_search_finds() {
+    // The plain search the look-up tables replace.
+    let plain = |t: &str| {
+        let b = t.as_bytes();
+        b.iter().any(|c| matches!(c, b'@' | b'\\' | b'&'))
+            || (0..b.len()).any(|i| {
+                TRIGGER_WORDS
+                    .iter()
+                    .any(|w| b.len() - i >= w.len() && b[i..i + w.len()].eq_ignore_ascii_case(w))
+            })
+    };
+    let mut cases: Vec<String> = [
+        r#"{"type":"sample","target":"http://h/health","ok":true,"status":200}"#,
+        "PASSWORD=x",
+        "xPwD",
+        "the ses",
+        "sid",
+        "si",
+        "jw",
+        "tail: Bearer",
+        "k",
+        "",
+        "café secret",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    for w in TRIGGER_WORDS {
+        let w = std::str::from_utf8(w).unwrap();
+        cases.push(format!("..{}..", w.to_uppercase()));
+        cases.push(w[..w.len() - 1].to_owned());
+        cases.push(format!("x{}", &w[1..]));
+    }
+    for c in &cases {
+        assert_eq!(may_need_redaction(c), plain(c), "{c:?}");
+    }
+}

@@ -3,40 +3,96 @@
 
 use super::*;
 
-/// Streams `src` line by line into `w`, redacting each line; `each` sees the original line.
+/// Adds `src` to the bundle as `entry`, line by line and redacted; `each` sees each original
+/// line. JSON lines are redacted one by one by the bundle (in a zip, on the compression
+/// workers, in parallel); other text here, since a secret may span lines (a PEM key).
+pub(super) fn add_redacted_lines(
+    bundle: &mut Bundle,
+    entry: &str,
+    size: u64,
+    src: &Path,
+    json_lines: bool,
+    each: impl FnMut(&str) + Send,
+) -> Result<(), Error> {
+    if json_lines {
+        bundle.add_lines(entry, size, redact_json_line, |w| {
+            copy_lines(src, w, None, each)
+        })?;
+    } else {
+        let mut lines = LineRedactor::default();
+        bundle.add(entry, size, |w| copy_lines(src, w, Some(&mut lines), each))?;
+    }
+    Ok(())
+}
+
+/// Lines handed to `each` at a time.
+const EACH_BATCH: usize = 256 * 1024;
+
+/// Streams `src` line by line into `w`, redacted by `lines` (or as they are, for the bundle
+/// to redact); `each` sees the original lines, in order, on a thread of its own: summarizing
+/// a monitoring log (parsing every sample) costs as much as reading, redacting and
+/// compressing it, and would otherwise hold up this thread, which feeds the compressors.
 /// Non-UTF-8 bytes are replaced (U+FFFD): the bundle is text.
-pub(super) fn copy_lines(
+fn copy_lines(
     src: &Path,
     w: &mut dyn Write,
-    json_lines: bool,
-    mut each: impl FnMut(&str),
-) -> Result<u64, Error> {
+    lines: Option<&mut LineRedactor>,
+    mut each: impl FnMut(&str) + Send,
+) -> Result<(), Error> {
     let file = fsafe::open_input(src, fsafe::Kind::Lines).map_err(|e| Error::io("open", src, e))?;
-    let mut r = BufReader::with_capacity(256 * 1024, file);
+    let r = BufReader::with_capacity(256 * 1024, file);
+    std::thread::scope(|s| {
+        // A few batches in flight: memory stays bounded however long the file is.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
+        s.spawn(move || {
+            for batch in rx {
+                let text = mobius_core::text::lossy(&batch);
+                for line in text.split_inclusive('\n') {
+                    each(line.strip_suffix('\n').unwrap_or(line));
+                }
+            }
+        });
+        copy_lines_to(src, r, w, lines, &tx)
+    })
+}
+
+/// The reading half of [`copy_lines`]: the text of the original lines goes to `each_tx` in
+/// batches, each line ending in `\n` but perhaps the last.
+fn copy_lines_to(
+    src: &Path,
+    mut r: BufReader<std::fs::File>,
+    w: &mut dyn Write,
+    mut lines: Option<&mut LineRedactor>,
+    each_tx: &std::sync::mpsc::SyncSender<Vec<u8>>,
+) -> Result<(), Error> {
     let mut buf = Vec::with_capacity(1024);
-    let mut n = 0u64;
-    // Secrets spanning lines (a PEM key, an XML element) need the previous lines' state.
-    let mut lines = LineRedactor::default();
+    let mut batch = Vec::with_capacity(EACH_BATCH + 4096);
+    let gone = || Error::Internal("the line summary stopped");
     loop {
         buf.clear();
         let got = fsafe::read_line_limited(&mut r, &mut buf, fsafe::LINE_LIMIT)
             .map_err(|e| Error::io("read", src, e))?;
         if got == 0 {
-            return Ok(n);
+            if !batch.is_empty() {
+                each_tx.send(batch).map_err(|_| gone())?;
+            }
+            return Ok(());
         }
-        n += 1;
         let terminated = buf.last() == Some(&b'\n');
         let body = if terminated {
             &buf[..buf.len() - 1]
         } else {
             &buf[..]
         };
-        let text = String::from_utf8_lossy(body);
-        each(&text);
-        let red = if json_lines {
-            redact_json_line(&text)
-        } else {
-            lines.line(&text)
+        let text = mobius_core::text::lossy(body);
+        batch.extend_from_slice(text.as_bytes());
+        if terminated {
+            batch.push(b'\n');
+        }
+        // Secrets spanning lines (a PEM key, an XML element) need the previous lines' state.
+        let red = match lines.as_deref_mut() {
+            Some(lines) => lines.line(&text),
+            None => std::borrow::Cow::Borrowed(&*text),
         };
         let res = w.write_all(red.as_bytes()).and_then(|()| {
             if terminated {
@@ -46,6 +102,10 @@ pub(super) fn copy_lines(
             }
         });
         res.map_err(|e| Error::io("write the bundle entry for", src, e))?;
+        if batch.len() >= EACH_BATCH {
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(EACH_BATCH + 4096));
+            each_tx.send(full).map_err(|_| gone())?;
+        }
     }
 }
 
@@ -224,8 +284,8 @@ pub(super) fn export_monitoring(
         reporter.detail(format!("monitor_logs/{} ({} bytes)", log.name, log.size));
         let mut summary = RunSummary::new(log.name.clone());
         let entry = format!("monitor_logs/{}", log.name);
-        bundle.add(&entry, log.size, |w| {
-            copy_lines(&log.path, w, true, |line| summary.line(line)).map(|_| ())
+        add_redacted_lines(bundle, &entry, log.size, &log.path, true, |line| {
+            summary.line(line)
         })?;
         // The log's report beside it (mobius-report's page; none for a log without samples).
         if let Some(html) = summary.report.finish_html(&log.name) {
@@ -261,15 +321,12 @@ pub(super) fn export_smoke(bundle: &mut Bundle, runs: &[SmokeRun]) -> Result<(),
             let entry = format!("premerge_artifacts/{}/{file}", run.name);
             let size = fs::metadata(path).map(|m| m.len()).unwrap_or(0);
             let is_jsonl = *kind == "jsonl";
-            bundle.add(&entry, size, |w| {
-                copy_lines(path, w, is_jsonl, |line| {
-                    if is_jsonl && line.contains("\"smoke_summary\"") {
-                        if let Ok(v) = serde_json::from_str::<Value>(line) {
-                            summary = Some(v);
-                        }
+            add_redacted_lines(bundle, &entry, size, path, is_jsonl, |line| {
+                if is_jsonl && line.contains("\"smoke_summary\"") {
+                    if let Ok(v) = serde_json::from_str::<Value>(line) {
+                        summary = Some(v);
                     }
-                })
-                .map(|_| ())
+                }
             })?;
             if is_jsonl {
                 jsonl = entry;

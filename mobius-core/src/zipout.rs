@@ -1,4 +1,5 @@
-//! The backup's own zip writer, so memory does not grow with the number of files.
+//! The zip writer of mobius-backup and mobius-export, so memory does not grow with the
+//! number of files.
 //!
 //! The `zip` crate's `ZipWriter` keeps a `ZipFileData` (about 200 bytes, plus the name) for every
 //! entry until `finish`, in an index map that doubles as it grows: at 300,000 small files that
@@ -11,8 +12,17 @@
 //! data descriptors (local headers carry the real CRC and sizes, patched in place for a
 //! streamed big file), Unix modes in the external attributes, and ZIP64 records only where a
 //! value does not fit in 32 bits (more than 65,535 entries, offsets or sizes past 4 GiB).
+//!
+//! Modification times: every entry with a time carries Info-ZIP's extended-timestamp extra
+//! field (0x5455 "UT": flags 1 and the mtime in UTC seconds, in the local and the central
+//! header alike), which Info-ZIP `unzip`, mobius-rollback and most other readers prefer to
+//! the MS-DOS field. The MS-DOS date and time are deliberately UTC, not the writer's local
+//! time: a backup of the same tree is then the same bytes in every time zone (its SHA-256
+//! does not depend on the host's TZ), and the only readers left with the DOS field are the
+//! ones that ignore UT, which would shift by the writer's offset anyway when restoring in
+//! another zone. With UT present, `TZ=anything unzip` restores the exact mtime.
 
-use mobius_core::atomic::AtomicFile;
+use crate::atomic::AtomicFile;
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::Path;
@@ -24,6 +34,11 @@ const SIG_EOCD64: u32 = 0x0606_4b50;
 const SIG_LOCATOR64: u32 = 0x0706_4b50;
 const FLAG_UTF8: u16 = 1 << 11;
 const EXTRA_ZIP64: u16 = 0x0001;
+/// Info-ZIP's extended timestamp ("UT"); flag bit 0: the modification time follows.
+pub const EXTRA_UT: u16 = 0x5455;
+const UT_MTIME: u8 = 1;
+/// The UT field with the modification time: id, length, flags, seconds (9 bytes).
+const UT_LEN: u16 = 5;
 /// "Version made by": Unix (3) in the high byte, so readers take the mode from the external
 /// attributes; 4.5, the ZIP64 version, in the low byte.
 const MADE_BY: u16 = (3 << 8) | 45;
@@ -35,14 +50,14 @@ const S_IFDIR: u32 = 0o040_000;
 /// MS-DOS "directory" attribute, for readers that look only at the low half.
 const DOS_DIR: u32 = 0x10;
 
-pub(crate) const METHOD_STORED: u16 = 0;
-pub(crate) const METHOD_DEFLATED: u16 = 8;
+pub const METHOD_STORED: u16 = 0;
+pub const METHOD_DEFLATED: u16 = 8;
 
 /// A temporary file beside the backup that holds what would otherwise grow in memory with the
 /// number of files (central directory records, manifest rows, the compressed manifest). Its
 /// name is a temporary one (`.X.zip.<what>.tmp-…`), so a run killed half-way leaves nothing a
 /// tool takes for a backup, and the next backup names it as left over; dropped, it is removed.
-pub(crate) struct Spill {
+pub struct Spill {
     w: BufWriter<AtomicFile>,
     len: u64,
 }
@@ -60,6 +75,10 @@ impl Spill {
 
     pub fn len(&self) -> u64 {
         self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
     }
 
     /// Everything written so far, from the start.
@@ -84,16 +103,17 @@ impl Write for Spill {
 
 /// Everything about an entry that goes into its headers.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Head<'a> {
+pub struct Head<'a> {
     pub name: &'a str,
     pub dir: bool,
     pub method: u16,
     pub crc: u32,
     pub compressed: u64,
     pub size: u64,
-    /// MS-DOS date and time.
-    pub dos_date: u16,
-    pub dos_time: u16,
+    /// Modification time in seconds since the epoch (UTC); `None` (or a time the UT field
+    /// cannot hold, before 1970 or past 2038) writes no UT field and 1980-01-01 as the DOS
+    /// time.
+    pub mtime: Option<u64>,
     /// Permission bits; the file type is added here.
     pub mode: u32,
 }
@@ -107,6 +127,36 @@ impl Head<'_> {
         }
     }
 
+    /// The seconds for the UT field: it holds a signed 32-bit `time_t`.
+    fn ut(&self) -> Option<u32> {
+        self.mtime
+            .and_then(|s| u32::try_from(s).ok())
+            .filter(|&s| s <= i32::MAX as u32)
+    }
+
+    fn extra_ut_len(&self) -> u16 {
+        if self.ut().is_some() {
+            4 + UT_LEN
+        } else {
+            0
+        }
+    }
+
+    fn put_ut(&self, b: &mut Vec<u8>) {
+        // The same 9 bytes in both headers: the central field of Info-ZIP carries only the
+        // mtime, and the local one here carries only the mtime too.
+        if let Some(secs) = self.ut() {
+            put16(b, EXTRA_UT);
+            put16(b, UT_LEN);
+            b.push(UT_MTIME);
+            put32(b, secs);
+        }
+    }
+
+    fn dos(&self) -> (u16, u16) {
+        dos_time(self.mtime)
+    }
+
     fn external(&self) -> u32 {
         if self.dir {
             ((S_IFDIR | self.mode) << 16) | DOS_DIR
@@ -117,12 +167,12 @@ impl Head<'_> {
 }
 
 /// Where a streamed entry's header sits, to patch it when the data is written.
-pub(crate) struct Pending {
+pub struct Pending {
     header_at: u64,
     zip64: bool,
 }
 
-pub(crate) struct ZipOut<W: Write + Seek> {
+pub struct ZipOut<W: Write + Seek> {
     out: W,
     /// Bytes written to `out` so far: the next entry's offset.
     pos: u64,
@@ -267,6 +317,21 @@ impl<W: Write + Seek> ZipOut<W> {
     }
 }
 
+/// A [`ZipOut`] being streamed into (between [`ZipOut::start_streamed`] and
+/// [`ZipOut::end_streamed`]) as a plain writer.
+pub struct ZipData<'a, W: Write + Seek>(pub &'a mut ZipOut<W>);
+
+impl<W: Write + Seek> Write for ZipData<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write_data(buf)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 fn clamp32(v: u64) -> u32 {
     u32::try_from(v).unwrap_or(u32::MAX)
 }
@@ -281,14 +346,20 @@ fn needs(local_zip64: bool, offset: u64) -> u16 {
     }
 }
 
+/// Flags, method, MS-DOS time and date, CRC: the run both headers share.
+fn put_common(b: &mut Vec<u8>, h: &Head<'_>) {
+    put16(b, h.flags());
+    put16(b, h.method);
+    let (dos_date, dos_time) = h.dos();
+    put16(b, dos_time);
+    put16(b, dos_date);
+    put32(b, h.crc);
+}
+
 fn local_header(b: &mut Vec<u8>, h: &Head<'_>, zip64: bool, offset: u64) {
     put32(b, SIG_LOCAL);
     put16(b, needs(zip64, offset));
-    put16(b, h.flags());
-    put16(b, h.method);
-    put16(b, h.dos_time);
-    put16(b, h.dos_date);
-    put32(b, h.crc);
+    put_common(b, h);
     if zip64 {
         put32(b, u32::MAX);
         put32(b, u32::MAX);
@@ -297,7 +368,7 @@ fn local_header(b: &mut Vec<u8>, h: &Head<'_>, zip64: bool, offset: u64) {
         put32(b, clamp32(h.size));
     }
     put16(b, name_len(h.name));
-    put16(b, if zip64 { 20 } else { 0 });
+    put16(b, if zip64 { 20 } else { 0 } + h.extra_ut_len());
     b.extend_from_slice(h.name.as_bytes());
     if zip64 {
         put16(b, EXTRA_ZIP64);
@@ -305,6 +376,7 @@ fn local_header(b: &mut Vec<u8>, h: &Head<'_>, zip64: bool, offset: u64) {
         put64(b, h.size);
         put64(b, h.compressed);
     }
+    h.put_ut(b);
 }
 
 fn central_header(b: &mut Vec<u8>, h: &Head<'_>, local_zip64: bool, offset: u64) {
@@ -322,22 +394,16 @@ fn central_header(b: &mut Vec<u8>, h: &Head<'_>, local_zip64: bool, offset: u64)
     put32(b, SIG_CENTRAL);
     put16(b, MADE_BY);
     put16(b, needs(local_zip64, offset));
-    put16(b, h.flags());
-    put16(b, h.method);
-    put16(b, h.dos_time);
-    put16(b, h.dos_date);
-    put32(b, h.crc);
+    put_common(b, h);
     put32(b, clamp32(h.compressed));
     put32(b, clamp32(h.size));
     put16(b, name_len(h.name));
-    put16(
-        b,
-        if extra.is_empty() {
-            0
-        } else {
-            4 + extra.len() as u16
-        },
-    );
+    let zip64_len = if extra.is_empty() {
+        0
+    } else {
+        4 + extra.len() as u16
+    };
+    put16(b, zip64_len + h.extra_ut_len());
     put16(b, 0); // comment
     put16(b, 0); // disk
     put16(b, 0); // internal attributes
@@ -349,6 +415,32 @@ fn central_header(b: &mut Vec<u8>, h: &Head<'_>, local_zip64: bool, offset: u64)
         put16(b, extra.len() as u16);
         b.extend_from_slice(&extra);
     }
+    h.put_ut(b);
+}
+
+/// A modification time (seconds since the epoch) as a zip's MS-DOS date and time, in UTC (see
+/// the module header for why not local time); 1980-01-01 00:00 when there is none or it is
+/// out of the format's range (1980-2107).
+pub fn dos_time(secs: Option<u64>) -> (u16, u16) {
+    const DEFAULT: (u16, u16) = ((1 << 5) | 1, 0);
+    let Some(secs) = secs else {
+        return DEFAULT;
+    };
+    let (y, m, d) = crate::time::civil_from_days(secs / 86_400);
+    if !(1980..=2107).contains(&y) {
+        return DEFAULT;
+    }
+    let rem = secs % 86_400;
+    // Each part is in range by construction (year checked above, h < 24, m < 60, s < 60).
+    let date = ((y - 1980) << 9) as u16 | (u16::from(m) << 5) | u16::from(d);
+    let time = (((rem / 3600) << 11) | ((rem % 3600 / 60) << 5) | ((rem % 60) / 2)) as u16;
+    (date, time)
+}
+
+/// A file time as seconds since the epoch, for [`Head::mtime`]; `None` before 1970.
+pub fn unix_secs(t: Option<std::time::SystemTime>) -> Option<u64> {
+    t.and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_secs())
 }
 
 /// Entry names are checked by the walk to be far shorter than 64 KiB (a path component is
@@ -381,8 +473,7 @@ mod tests {
             crc: crc32fast::hash(data),
             compressed: data.len() as u64,
             size: data.len() as u64,
-            dos_date: 33,
-            dos_time: 0,
+            mtime: Some(1_795_000_000),
             mode: 0o640,
         }
     }
@@ -423,6 +514,45 @@ mod tests {
             std::fs::read_dir(d.path()).unwrap().count(),
             0,
             "the spill file is removed"
+        );
+    }
+
+    #[test]
+    fn dos_times() {
+        assert_eq!(dos_time(None), (33, 0));
+        assert_eq!(dos_time(Some(0)), (33, 0), "before 1980");
+        // 2026-11-26 12:34:56 UTC
+        let t = 20_783 * 86_400 + 12 * 3600 + 34 * 60 + 56;
+        assert_eq!(
+            dos_time(Some(t)),
+            ((46 << 9) | (11 << 5) | 26, (12 << 11) | (34 << 5) | 28)
+        );
+    }
+
+    #[test]
+    fn both_headers_carry_the_ut_mtime_and_only_when_it_fits() {
+        let d = tempfile::tempdir().unwrap();
+        let mut z = ZipOut::new(Cursor::new(Vec::new()), spill(&d));
+        z.add(&head("a", b"x"), b"x").unwrap();
+        let mut none = head("b", b"x");
+        none.mtime = Some(1 << 33);
+        z.add(&none, b"x").unwrap();
+        let bytes = z.finish().unwrap().into_inner();
+        let ut = [0x55, 0x54, 5, 0, 1];
+        let at: Vec<usize> = bytes
+            .windows(5)
+            .enumerate()
+            .filter(|(_, w)| *w == ut)
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(at.len(), 2, "entry a: local and central; b: none");
+        for i in at {
+            assert_eq!(bytes[i + 5..i + 9], 1_795_000_000u32.to_le_bytes());
+        }
+        let mut a = read_back(bytes);
+        assert_eq!(
+            a.by_name("b").unwrap().last_modified().map(|t| t.year()),
+            Some(1980)
         );
     }
 
