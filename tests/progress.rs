@@ -1,5 +1,5 @@
 //! Progress on a terminal only: mobius-judge's (and so monitor.sh's) status line and the
-//! byte bars of backup, verify and rollback are drawn when stderr is a real terminal (a pty
+//! byte bars of backup, verify, rollback and export are drawn when stderr is a real terminal (a pty
 //! made by util-linux `script`), and never on stdout, a piped stderr, `TERM=dumb` or
 //! `--quiet`; `NO_COLOR` drops the colour but keeps the line.
 
@@ -139,7 +139,7 @@ fn monitor_sh_shows_the_status_line_on_a_terminal() {
 }
 
 #[test]
-fn backup_verify_and_rollback_draw_a_bar_on_a_terminal_only() {
+fn backup_verify_rollback_and_export_draw_a_bar_on_a_terminal_only() {
     let root = temp_root();
     let big = root.path().join("config/production/blob.bin");
     std::fs::write(&big, vec![7u8; 8 << 20]).expect("write");
@@ -160,7 +160,27 @@ fn backup_verify_and_rollback_draw_a_bar_on_a_terminal_only() {
         panic!("no backup record: {rec:?}")
     };
     let zip = root.path().join(&b.path);
+    // A monitoring log for the export to carry (named for now, so it is in the period).
+    let mut log = String::new();
+    for i in 0..60_000 {
+        log.push_str(&format!(
+            "{{\"type\":\"sample\",\"seq\":{},\"ts\":\"2026-12-02T00:00:00.000Z\",\"target\":\"t\",\"ok\":true,\"status\":200,\"latency_ms\":1.5,\"error\":null,\"detail\":\"\"}}\n",
+            i + 1
+        ));
+    }
+    let stamp = mobius_core::time::file_stamp(std::time::SystemTime::now());
+    std::fs::create_dir_all(root.path().join("monitor_logs")).expect("mkdir");
+    std::fs::write(
+        root.path()
+            .join(format!("monitor_logs/production_{stamp}.jsonl")),
+        log,
+    )
+    .expect("write log");
     for (tool, args) in [
+        (
+            "mobius-export",
+            vec!["--env".to_owned(), "production".to_owned()],
+        ),
         ("mobius-verify", vec![zip.display().to_string()]),
         (
             "mobius-rollback",

@@ -110,6 +110,8 @@ impl Progress {
         if let Some(bar) = &self.bar {
             if !self.shown.swap(true, Ordering::Relaxed) {
                 bar.set_draw_target(ProgressDrawTarget::stderr_with_hz(8));
+                // Drawn now: the update that showed it may be the last for a while.
+                bar.tick();
             }
         }
     }

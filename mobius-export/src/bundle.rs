@@ -15,6 +15,7 @@ use mobius_core::atomic::{sync_dir, AtomicFile};
 use mobius_core::deflate::{map_lines, DeflatePool, LineMap};
 use mobius_core::digest::{hex, HashingWriter};
 use mobius_core::platform;
+use mobius_core::progress::Progress;
 use mobius_core::zipout::{self, Head, Spill, ZipData, ZipOut, METHOD_DEFLATED};
 use serde::Serialize;
 use std::fs::{self, OpenOptions};
@@ -46,6 +47,8 @@ enum Target {
 pub struct Bundle {
     target: Option<Target>,
     files: Vec<FileEntry>,
+    /// Advanced by the bytes of each monitoring log written (the bulk of any bundle).
+    progress: Progress,
 }
 
 const BUF: usize = 256 * 1024;
@@ -70,6 +73,7 @@ impl Bundle {
                 dest: dest.to_path_buf(),
             }))),
             files: Vec::new(),
+            progress: Progress::hidden(),
         })
     }
 
@@ -94,7 +98,19 @@ impl Bundle {
                 dest: dest.to_path_buf(),
             }),
             files: Vec::new(),
+            progress: Progress::hidden(),
         })
+    }
+
+    /// Shows `progress` (a bar over the bytes of the inputs) while the bundle is written.
+    pub fn with_progress(mut self, progress: Progress) -> Bundle {
+        self.progress = progress;
+        self
+    }
+
+    /// `n` more input bytes are in the bundle.
+    pub fn advance(&self, n: u64) {
+        self.progress.inc(n);
     }
 
     pub fn files(&self) -> &[FileEntry] {

@@ -19,6 +19,7 @@ use mobius_core::redact::{
     redact_document, redact_json_line, redact_lines, redact_text, redact_value, LineRedactor,
     REDACTED,
 };
+use mobius_core::text::plural;
 use mobius_core::time::{millis, rfc3339, rfc3339_millis, unique_file_stamp};
 use mobius_core::{EnvName, Exit, Root};
 use sections::*;
@@ -447,13 +448,13 @@ pub(crate) fn export(args: &Args, env: &EnvName, out: &mut dyn Write) -> Result<
     }
     record.duration_ms = millis(started.elapsed());
     reporter.info(format!(
-        "exported {} deployments, {} backups, {} monitoring runs, {} smoke reports to {} ({} files, {} ms)",
-        record.deployments,
-        record.backups,
-        record.monitor_runs,
-        record.smoke_runs,
+        "exported {}, {}, {}, {} to {} ({}, {} ms)",
+        plural(record.deployments, "deployment"),
+        plural(record.backups, "backup"),
+        plural(record.monitor_runs, "monitoring run"),
+        plural(record.smoke_runs, "smoke report"),
         record.path,
-        record.files,
+        plural(record.files, "file"),
         record.duration_ms
     ));
     for m in &record.missing {
@@ -486,6 +487,12 @@ fn write_bundle(
         Format::Zip => Bundle::zip(dest, period.end)?,
         Format::Dir => Bundle::dir(dest)?,
     };
+    let logs: u64 = plan.monitor_logs.iter().map(|l| l.size).sum();
+    bundle = bundle.with_progress(mobius_core::progress::Progress::bytes(
+        reporter,
+        logs,
+        "monitoring logs",
+    ));
     let hist = export_history(&mut bundle, plan.history.as_deref(), period)?;
     let deployments = hist.deployments.len() as u64;
     bundle.add("deployments.csv", 0, |w| {

@@ -287,6 +287,7 @@ pub(super) fn export_monitoring(
         add_redacted_lines(bundle, &entry, log.size, &log.path, true, |line| {
             summary.line(line)
         })?;
+        bundle.advance(log.size);
         // The log's report beside it (mobius-report's page; none for a log without samples).
         if let Some(html) = summary.report.finish_html(&log.name) {
             let stem = log.name.strip_suffix(".jsonl").unwrap_or(&log.name);
