@@ -302,8 +302,8 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<Exit, Error> {
             reporter.warn(w);
         }
         reporter.info(format!(
-            "backed up {} files ({}) to {} ({}, {} ms)",
-            record.files,
+            "backed up {} ({}) to {} ({}, {} ms)",
+            mobius_core::text::plural(record.files, "file"),
             human_bytes(record.bytes_in),
             record.path,
             human_bytes(record.bytes_out),
@@ -352,7 +352,8 @@ pub fn create_backup(
             reporter.detail(format!("would archive {}", items.name(item)));
         }
         reporter.info(format!(
-            "dry run: would archive {files} files ({}) from {} into {}",
+            "dry run: would archive {} ({}) from {} into {}",
+            mobius_core::text::plural(files, "file"),
             human_bytes(bytes_in),
             sources_shown.join(", "),
             shown(&dest)

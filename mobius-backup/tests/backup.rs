@@ -652,7 +652,7 @@ fn dry_run_reports_and_writes_nothing() {
     assert!(rec.deleted[0].ends_with(&format!("dhash_prod_{}.zip", stamp(1))));
     let err = stderr(&out);
     assert!(
-        err.contains("would archive 1 files") && err.contains("would delete"),
+        err.contains("would archive 1 file ") && err.contains("would delete"),
         "{err}"
     );
     assert_eq!(files_in(&root.join("backups")), before);

@@ -191,10 +191,10 @@ pub fn run(args: &Args, stdin: impl Read, stdout: impl Write) -> Result<Exit, Er
         }
     }
     reporter.detail(format!(
-        "{name}: {} lines, {} samples, {} target(s)",
-        run.lines,
-        run.samples,
-        run.targets.len()
+        "{name}: {}, {}, {}",
+        mobius_core::text::plural(run.lines, "line"),
+        mobius_core::text::plural(run.samples, "sample"),
+        mobius_core::text::plural(run.targets.len() as u64, "target")
     ));
     Ok(Exit::Success)
 }

@@ -318,6 +318,9 @@ pub struct TargetRun {
     pub latency: Span,
     pub p95: Span,
     pub error_rate: Span,
+    /// Some sample carried the service's own `p95_ms`, which the judge (and the drawing)
+    /// takes as that check's P95 instead of the window's.
+    pub service_p95: bool,
     window: Window,
     sorted: Vec<f64>,
 }
@@ -340,6 +343,7 @@ impl TargetRun {
             latency: Span::default(),
             p95: Span::default(),
             error_rate: Span::default(),
+            service_p95: false,
             window: Window::new(WINDOW, f64::INFINITY),
             sorted: Vec::with_capacity(WINDOW),
         }
@@ -376,7 +380,10 @@ impl TargetRun {
         }
         // The judge's figure: the service's own P95 when it reports one, else the window's.
         let p95 = match p.p95_ms.filter(|v| v.is_finite()) {
-            Some(v) => Some(v),
+            Some(v) => {
+                self.service_p95 = true;
+                Some(v)
+            }
             None => percentile_sorted(&self.sorted, 0.95),
         };
         let rate = self.ok as f64 / self.checks as f64;

@@ -147,9 +147,12 @@ fn meta(run: &Run) -> String {
         .unwrap_or("");
     let checks: u64 = run.targets.iter().map(|t| t.checks).sum();
     format!(
-        "{} target(s), {} checks, from {first} to {last}",
-        run.targets.len() + run.extra_targets.len(),
-        checks + run.extra_samples
+        "{}, {}, from {first} to {last}",
+        mobius_core::text::plural(
+            (run.targets.len() + run.extra_targets.len()) as u64,
+            "target"
+        ),
+        mobius_core::text::plural(checks + run.extra_samples, "check")
     )
 }
 
@@ -250,8 +253,12 @@ fn target_section(out: &mut String, run: &Run, t: &TargetRun, th: &Thresholds) {
         "-".to_owned()
     };
     let mut line = format!(
-        "{} checks, {} ok ({rate}), {} failed; from {} to {}",
-        t.checks, t.ok, t.failed, t.first_ts, t.last_ts
+        "{}, {} ok ({rate}), {} failed; from {} to {}",
+        mobius_core::text::plural(t.checks, "check"),
+        t.ok,
+        t.failed,
+        t.first_ts,
+        t.last_ts
     );
     if t.width > 1 {
         let _ = write!(line, "; drawn {} checks per column (min and max)", t.width);

@@ -232,12 +232,12 @@ fn series(
 }
 
 fn latency(out: &mut String, t: &TargetRun, th: &Thresholds, x: &X, top: f64) {
-    frame(
-        out,
-        top,
-        LAT_H,
-        "Latency (ms, log scale), rolling P95 of the last 20 checks",
-    );
+    let title = if t.service_p95 {
+        "Latency (ms, log scale) and P95 as the judge saw it: the service's own"
+    } else {
+        "Latency (ms, log scale), rolling P95 of the last 20 checks"
+    };
+    frame(out, top, LAT_H, title);
     let peak = t
         .latency
         .get()
@@ -294,7 +294,14 @@ fn latency(out: &mut String, t: &TargetRun, th: &Thresholds, x: &X, top: f64) {
         top,
         &[
             (LATENCY, "latency"),
-            (P95, "rolling P95"),
+            (
+                P95,
+                if t.service_p95 {
+                    "P95 (service)"
+                } else {
+                    "rolling P95"
+                },
+            ),
             (THRESHOLD, "threshold"),
         ],
     );

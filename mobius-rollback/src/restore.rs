@@ -305,9 +305,9 @@ pub(crate) fn real_run(ctx: &Ctx<'_>) -> Result<(RollbackRecord, Exit), Error> {
     fill(&mut rec, &ready);
     rec.files_restored = ready.files;
     rep.detail(format!(
-        "verified {} and staged {} files for {}",
+        "verified {} and staged {} for {}",
         backup.display(),
-        ready.files,
+        mobius_core::text::plural(ready.files, "file"),
         places_shown(&ready)
     ));
     let url = match health_url(ctx, &ready) {
@@ -381,8 +381,8 @@ pub(crate) fn real_run(ctx: &Ctx<'_>) -> Result<(RollbackRecord, Exit), Error> {
         }
     }
     rep.info(format!(
-        "restored {} files from {} into {} (added {}, changed {}, removed {}); the previous trees are kept until the service is healthy",
-        ready.files,
+        "restored {} from {} into {} (added {}, changed {}, removed {}); the previous trees are kept until the service is healthy",
+        mobius_core::text::plural(ready.files, "file"),
         backup.display(),
         places_shown(&ready),
         rec.added,

@@ -611,9 +611,9 @@ pub fn run(args: Args, stdin: impl std::io::Read, out: &mut dyn Write) -> Result
     }
     let base_for_messages = base_url.clone().unwrap_or_default();
     reporter.detail(format!(
-        "spec {} ({} checks), base URL {}",
+        "spec {} ({}), base URL {}",
         spec_path.display(),
-        spec.checks.len(),
+        mobius_core::text::plural(spec.checks.len() as u64, "check"),
         if base_for_messages.is_empty() {
             "none"
         } else {
@@ -651,8 +651,8 @@ pub fn run(args: Args, stdin: impl std::io::Read, out: &mut dyn Write) -> Result
             )));
         }
         reporter.info(format!(
-            "dry run: {} checks in {}; no request sent",
-            spec.checks.len(),
+            "dry run: {} in {}; no request sent",
+            mobius_core::text::plural(spec.checks.len() as u64, "check"),
             spec_path.display()
         ));
         return Ok(Exit::Success);
