@@ -52,7 +52,7 @@ if ((${#missing[@]})); then
     if [[ "$(id -u)" != 0 ]]; then sudo=(sudo); fi
     export DEBIAN_FRONTEND=noninteractive
     "${sudo[@]}" apt-get update -qq
-    "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    "${sudo[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
   fi
 fi
 
@@ -60,7 +60,7 @@ wanted=()
 for pair in "${pip_tools[@]}"; do
   module="${pair%%:*}" req="${pair#*:}"
   # A module present at another version than pinned is reinstalled at the pin.
-  have="$(python3 -m pip show "${req%%==*}" 2>/dev/null | sed -n 's/^Version: //p')"
+  have="$(python3 -m pip show "${req%%==*}" 2>/dev/null | sed -n 's/^Version: //p' || true)"
   if [[ -z "$have" ]] || { [[ "$req" == *==* ]] && [[ "$have" != "${req#*==}" ]]; }; then
     wanted+=("$req")
   elif ! python3 -c "import ${module}" 2>/dev/null && ! command -v "$module" >/dev/null 2>&1; then
@@ -75,4 +75,8 @@ if ((${#wanted[@]})); then
 fi
 what="tests"
 if ((bench)); then what="tests and benchmarks"; fi
-echo "dev-setup: everything the $what need is installed"
+if ((dry_run)); then
+  echo "dev-setup: dry run: nothing installed"
+else
+  echo "dev-setup: everything the $what need is installed"
+fi

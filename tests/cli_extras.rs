@@ -252,3 +252,29 @@ fn dash_means_standard_input() {
         assert!(String::from_utf8_lossy(&out.stderr).contains("not from standard input"));
     }
 }
+
+/// The one setup command: says what it would install, and refuses a flag it does not know.
+#[test]
+fn dev_setup_dry_run_and_flags() {
+    let script = mobius_tests::repo_dir().join("scripts/dev-setup.sh");
+    let out = Command::new(&script)
+        .args(["--dry-run", "--tests-only"])
+        .output()
+        .expect("run dev-setup.sh");
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("dry run: nothing installed"));
+    let out = Command::new(&script).arg("--bogus").output().expect("run");
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let help = Command::new(&script).arg("--help").output().expect("run");
+    let text = String::from_utf8_lossy(&help.stdout);
+    for tool in [
+        "aiosmtpd",
+        "chromium",
+        "prometheus",
+        "ansible-core",
+        "hyperfine",
+        "zsh",
+    ] {
+        assert!(text.contains(tool), "--help does not list {tool}: {text}");
+    }
+}

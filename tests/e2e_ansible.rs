@@ -30,7 +30,7 @@ fn have_ansible() -> bool {
         Ok(out) if out.status.success() => true,
         other => {
             mobius_tests::component_missing(&format!(
-                "a usable ansible-playbook ({other:?}; python3 -m pip install ansible-core)"
+                "a usable ansible-playbook ({other:?}; scripts/dev-setup.sh installs it)"
             ));
             false
         }
