@@ -94,7 +94,7 @@ impl RunSummary {
         if text.trim().is_empty() {
             return;
         }
-        let Ok(p) = serde_json::from_str::<Peek<'_>>(text) else {
+        let Ok(p) = mobius_report::fastpeek::peek(text) else {
             self.unreadable += 1;
             return;
         };

@@ -8,6 +8,7 @@
 //! [`escape`].
 
 pub mod escape;
+pub mod fastpeek;
 pub mod model;
 pub mod page;
 pub mod svg;
@@ -259,7 +260,7 @@ pub fn line(run: &mut Run, bytes: &[u8], number: u64) -> Result<(), JsonlError> 
             JsonlError::Truncated { line: number }
         });
     }
-    let peek: Peek<'_> = serde_json::from_str(text).map_err(|e| {
+    let peek: Peek<'_> = fastpeek::peek(text).map_err(|e| {
         if !terminated && e.is_eof() {
             JsonlError::Truncated { line: number }
         } else {

@@ -125,7 +125,8 @@ impl Source {
 }
 
 /// The fields of a line the report needs; the rest is skipped (but must still be JSON).
-#[derive(Deserialize)]
+/// Read with [`crate::fastpeek::peek`].
+#[derive(Debug, Default, PartialEq, Deserialize)]
 pub struct Peek<'a> {
     #[serde(rename = "type", borrow, default)]
     pub kind: Option<Cow<'a, str>>,
