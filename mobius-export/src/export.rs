@@ -234,6 +234,20 @@ fn plan(root: &Root, env: &EnvName, period: &Period) -> Result<Plan, Error> {
             }
             if ft.is_file() && !is_temp_name(&entry.file_name().to_string_lossy()) {
                 let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+                // Config is redacted as a whole document, read up to the text limit: a larger
+                // file (a data file beside the config) is named as left out, and the export
+                // goes on; the backups hold it.
+                if size > fsafe::TEXT_LIMIT {
+                    p.omitted.push(Omitted {
+                        path: format!("config/{env}/{rel}"),
+                        reason: format!(
+                            "{} bytes, more than the {} MiB a config file is read and redacted up to; the backups hold it",
+                            size,
+                            fsafe::TEXT_LIMIT >> 20
+                        ),
+                    });
+                    continue;
+                }
                 p.config.push(ConfigFile {
                     path: entry.path().to_path_buf(),
                     rel,
@@ -307,6 +321,9 @@ pub(crate) fn export(args: &Args, env: &EnvName, out: &mut dyn Write) -> Result<
     let out_dir = args.out.clone().unwrap_or_else(|| root.exports_dir());
 
     let plan = plan(&root, env, &period)?;
+    for o in &plan.omitted {
+        reporter.warn(format!("not exported: {} ({})", o.path, o.reason));
+    }
     let (chain_ok, first_bad, _) = chain_status(&plan);
     let chain_msg = chain_sentence(env, &plan);
     if chain_ok == Some(false) {

@@ -752,6 +752,42 @@ fn missing_inputs_are_stated_not_fatal_and_dir_format_works() {
     assert_eq!(names.len(), 1, "{names:?}");
 }
 
+/// A data file in the config directory too large to redact (over 8 MiB) is named as left
+/// out — on stderr, in SUMMARY.txt and MANIFEST.json — and the export goes on.
+#[test]
+fn a_config_file_too_large_to_redact_is_left_out_not_fatal() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let cfg = root.join("config/production");
+    fs::create_dir_all(&cfg).unwrap();
+    fs::write(
+        cfg.join("app.json"),
+        "{\"health_url\": \"http://127.0.0.1:1/\"}",
+    )
+    .unwrap();
+    fs::write(cfg.join("geo.db"), vec![0u8; (8 << 20) + 1]).unwrap();
+    let out = export(root, &["--format", "dir"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("not exported: config/production/geo.db (8388609 bytes, more than the 8 MiB"),
+        "{err}"
+    );
+    let bundle = PathBuf::from(&export_record(&out).path);
+    assert!(bundle.join("config/production/app.json").is_file());
+    assert!(!bundle.join("config/production/geo.db").exists());
+    let summary = fs::read_to_string(bundle.join("SUMMARY.txt")).unwrap();
+    assert!(
+        summary.contains("omitted: config/production/geo.db"),
+        "{summary}"
+    );
+    let manifest = check_manifest(&bundle);
+    assert!(
+        manifest["omitted"].to_string().contains("geo.db"),
+        "{manifest}"
+    );
+}
+
 #[test]
 fn dry_run_writes_nothing() {
     let fx = fixture();
