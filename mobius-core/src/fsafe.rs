@@ -197,11 +197,6 @@ pub fn read_input_string(path: &Path, kind: Kind) -> io::Result<String> {
     utf8(read_input(path, kind)?)
 }
 
-/// [`read_limited`] as text, for stdin (`-`) where a tool documents it.
-pub fn read_limited_string(r: impl Read, limit: u64) -> io::Result<String> {
-    utf8(read_limited(r, limit)?)
-}
-
 fn utf8(bytes: Vec<u8>) -> io::Result<String> {
     String::from_utf8(bytes).map_err(|e| {
         io::Error::new(

@@ -9,7 +9,7 @@
 //! a target's 5th check on (when the judge's P95 rule starts to apply).
 
 use crate::csvsafe::{num, CsvOut};
-use mobius_judge::window::Window;
+use mobius_judge::window::SortedWindow;
 // The fields of a line, decoded once for the summary and for mobius-report's page.
 use mobius_report::model::Peek;
 use std::collections::HashMap;
@@ -50,7 +50,7 @@ pub struct FinalVerdict {
 
 struct TargetState {
     checks: u64,
-    window: Window,
+    window: SortedWindow,
 }
 
 /// The summary of one monitoring run (one log file).
@@ -133,7 +133,7 @@ impl RunSummary {
                 target.to_owned(),
                 TargetState {
                     checks: 0,
-                    window: Window::new(WINDOW, f64::INFINITY),
+                    window: SortedWindow::new(WINDOW),
                 },
             );
         }
@@ -143,11 +143,7 @@ impl RunSummary {
         state.checks += 1;
         if let Some(l) = p.latency_ms.filter(|l| l.is_finite()) {
             state.window.push(l);
-            // A P95 is at most its window's largest latency: only a window holding one above
-            // the highest P95 so far can raise it, so the steady path sorts nothing (a year
-            // of samples is 3 M windows).
-            let top = state.window.values().fold(f64::NEG_INFINITY, f64::max);
-            if state.checks >= MIN_CHECKS && self.max_p95.is_none_or(|m| top > m) {
+            if state.checks >= MIN_CHECKS {
                 let p95 = state.window.percentile(0.95);
                 if p95 > self.max_p95 {
                     self.max_p95 = p95;

@@ -404,22 +404,16 @@ pub fn run(args: &Args, stdin: &mut dyn Read, out: &mut dyn Write) -> Result<Exi
 
     // The event.
     let event = match (&args.event, &args.env) {
-        (Some(p), _) if p.as_os_str() == "-" => {
-            let text = fsafe::read_limited_string(stdin, fsafe::TEXT_LIMIT).map_err(|source| {
-                Error::Read {
-                    path: "standard input".into(),
-                    source,
-                }
-            })?;
-            parse_event(&text, "standard input")?
-        }
         (Some(p), _) => {
+            let name = fsafe::input_name(p);
             let text =
-                fsafe::read_input_string(p, fsafe::Kind::Text).map_err(|source| Error::Read {
-                    path: p.display().to_string(),
-                    source,
+                fsafe::read_input_string_or(p, fsafe::Kind::Text, stdin).map_err(|source| {
+                    Error::Read {
+                        path: name.clone(),
+                        source,
+                    }
                 })?;
-            parse_event(&text, &p.display().to_string())?
+            parse_event(&text, &name)?
         }
         (None, Some(env)) => {
             let path = root.history_file(env);

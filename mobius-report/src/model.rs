@@ -5,7 +5,7 @@
 //! a year of 10 s samples takes as much as an hour.
 
 use mobius_core::records::{Decision, ErrorClass, Rule};
-use mobius_judge::window::{percentile_sorted, Window};
+use mobius_judge::window::SortedWindow;
 use serde::Deserialize;
 use std::borrow::Cow;
 
@@ -322,8 +322,7 @@ pub struct TargetRun {
     /// Some sample carried the service's own `p95_ms`, which the judge (and the drawing)
     /// takes as that check's P95 instead of the window's.
     pub service_p95: bool,
-    window: Window,
-    sorted: Vec<f64>,
+    window: SortedWindow,
 }
 
 impl TargetRun {
@@ -345,8 +344,7 @@ impl TargetRun {
             p95: Span::default(),
             error_rate: Span::default(),
             service_p95: false,
-            window: Window::new(WINDOW, f64::INFINITY),
-            sorted: Vec::with_capacity(WINDOW),
+            window: SortedWindow::new(WINDOW),
         }
     }
 
@@ -364,19 +362,7 @@ impl TargetRun {
         }
         let latency = p.latency_ms.filter(|l| l.is_finite() && *l >= 0.0);
         if let Some(l) = latency {
-            // The window's values are also kept sorted, updated in place: one removal and
-            // one insertion per check instead of a sort.
-            if self.window.len() == WINDOW {
-                if let Some(old) = self.window.values().next() {
-                    let i = self.sorted.partition_point(|v| v.total_cmp(&old).is_lt());
-                    if i < self.sorted.len() {
-                        self.sorted.remove(i);
-                    }
-                }
-            }
             self.window.push(l);
-            let i = self.sorted.partition_point(|v| v.total_cmp(&l).is_lt());
-            self.sorted.insert(i, l);
             self.latency.add(l);
         }
         // The judge's figure: the service's own P95 when it reports one, else the window's.
@@ -385,7 +371,7 @@ impl TargetRun {
                 self.service_p95 = true;
                 Some(v)
             }
-            None => percentile_sorted(&self.sorted, 0.95),
+            None => self.window.percentile(0.95),
         };
         let rate = self.ok as f64 / self.checks as f64;
         let err = p.error_rate.filter(|v| v.is_finite());
